@@ -1,0 +1,3 @@
+module github.com/kcrash/kcrash
+
+go 1.26
