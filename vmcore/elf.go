@@ -2,8 +2,8 @@ package vmcore
 
 import (
 	"bytes"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sort"

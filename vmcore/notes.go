@@ -64,9 +64,9 @@ func align4(n int) int { return (n + 3) &^ 3 }
 // Regs is the x86_64 register set of struct user_regs_struct, the layout
 // of NT_PRSTATUS's pr_reg. Its first 21 fields are struct pt_regs.
 type Regs struct {
-	R15, R14, R13, R12, RBP, RBX, R11, R10, R9, R8 uint64
+	R15, R14, R13, R12, RBP, RBX, R11, R10, R9, R8             uint64
 	RAX, RCX, RDX, RSI, RDI, OrigRAX, RIP, CS, EFLAGS, RSP, SS uint64
-	FSBase, GSBase, DS, ES, FS, GS                               uint64
+	FSBase, GSBase, DS, ES, FS, GS                             uint64
 }
 
 // RegNames lists Regs' fields in pr_reg order, lower case, for display.
@@ -105,13 +105,13 @@ type QEMUSegment struct {
 // control registers that NT_PRSTATUS lacks: CR3 is the page-table root
 // and CR4 bit 12 says whether 5-level paging is on.
 type QEMUCPUState struct {
-	Version, Size uint32
+	Version, Size                          uint32
 	RAX, RBX, RCX, RDX, RSI, RDI, RSP, RBP uint64
-	R8, R9, R10, R11, R12, R13, R14, R15  uint64
-	RIP, RFLAGS                           uint64
-	CS, DS, ES, FS, GS, SS, LDT, TR       QEMUSegment
-	GDT, IDT                              QEMUSegment
-	CR                                    [5]uint64
+	R8, R9, R10, R11, R12, R13, R14, R15   uint64
+	RIP, RFLAGS                            uint64
+	CS, DS, ES, FS, GS, SS, LDT, TR        QEMUSegment
+	GDT, IDT                               QEMUSegment
+	CR                                     [5]uint64
 }
 
 func decodeQEMUState(b []byte) *QEMUCPUState {
