@@ -1,0 +1,46 @@
+#!/bin/sh
+# /init of the kcrash corpus initramfs (busybox sh).
+# Normal boot: run scenario from kernel arg kcrash.scenario=NAME and panic.
+# Capture boot (kdump, /proc/vmcore exists): copy /proc/vmcore to /dev/vda, power off.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo 8 > /proc/sys/kernel/printk
+
+if [ -e /proc/vmcore ]; then
+	echo "kcrash-capture: /proc/vmcore present, size $(stat -c %s /proc/vmcore)"
+	dd if=/proc/vmcore of=/dev/vda bs=1M conv=fsync 2>&1
+	sync
+	echo "kcrash-capture: done"
+	poweroff -f
+	sleep 5
+	reboot -f
+fi
+
+scenario=unknown
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in kcrash.scenario=*) scenario=${arg#kcrash.scenario=} ;; esac
+done
+echo "kcrash-init: scenario=$scenario"
+
+insmod /kcrashtest.ko
+
+if [ -e /capture-initrd.gz ]; then
+	kexec -p /bzImage --initrd=/capture-initrd.gz \
+		--append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=0 kcrash.capture=1" \
+		|| echo "kcrash-init: kexec -p FAILED"
+	echo "kcrash-init: kexec_crash_loaded=$(cat /sys/kernel/kexec_crash_loaded)"
+fi
+
+/bin/kc-spinner 1 &
+/bin/kc-sleeper &
+/bin/kc-sleeper thread &
+/bin/kc-writer &
+sleep 1
+ps
+cat /proc/meminfo | head -3
+/bin/kc-trigger "$scenario"
+echo "kcrash-init: trigger returned"
+sleep 1000000
