@@ -5,4 +5,10 @@ go 1.26
 require (
 	github.com/anchore/go-lzo v0.1.1
 	github.com/klauspost/compress v1.20.3
+	github.com/spf13/cobra v1.10.2
+)
+
+require (
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/spf13/pflag v1.0.9 // indirect
 )

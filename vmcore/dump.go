@@ -236,7 +236,9 @@ func (d *Dump) CountPages(scanZeros bool) (PageCounts, error) {
 	ps := d.b.pageSize
 	buf := make([]byte, ps)
 	for _, r := range d.b.ranges {
-		for pfn := PFN(uint64(r.Start) / ps); uint64(pfn)*ps < uint64(r.End); pfn++ {
+		first := uint64(r.Start) / ps
+		last := (uint64(r.End) - 1) / ps // inclusive: r.End may be the top of the address space
+		for pfn := PFN(first); uint64(pfn) <= last && uint64(pfn) >= first; pfn++ {
 			switch d.b.mem.pageState(pfn) {
 			case PagePresent:
 				if scanZeros {

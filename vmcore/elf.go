@@ -20,6 +20,8 @@ const (
 	pnXNum         = 0xffff
 	maxNoteSegment = 64 << 20 // 8192 CPUs of notes fit many times over
 	maxPhdrs       = 1 << 20
+	// maxPhysAddr is x86_64's architectural limit (MAXPHYADDR ≤ 52).
+	maxPhysAddr = 1 << 52
 )
 
 // ELFSegment is one PT_LOAD of an ELF vmcore.
@@ -130,8 +132,8 @@ func openELF(r io.ReaderAt, size int64, opts Options) (*backend, error) {
 			if filesz > memsz {
 				return nil, formatErr(format, phOff, nil, "PT_LOAD p_filesz %#x > p_memsz %#x", filesz, memsz)
 			}
-			if paddr+memsz < paddr || off+filesz < off {
-				return nil, formatErr(format, phOff, nil, "PT_LOAD at paddr %#x size %#x wraps around", paddr, memsz)
+			if paddr+memsz < paddr || off+filesz < off || paddr+memsz > maxPhysAddr {
+				return nil, formatErr(format, phOff, nil, "PT_LOAD at paddr %#x size %#x lies beyond the 52-bit physical address space", paddr, memsz)
 			}
 			info.Loads = append(info.Loads, ELFSegment{PAddr: paddr, VAddr: vaddr, Offset: off, FileSize: filesz, MemSize: memsz})
 		}
