@@ -19,6 +19,10 @@ const (
 	flatRecordSize = 16   // struct makedumpfile_data_header
 	flatTypeHeader = 1    // TYPE_FLAT_HEADER
 	flatVersion    = 1    // VERSION_FLAT_HEADER
+	// maxFlatRecord bounds one record's data. Writers emit at most a
+	// whole bitmap in one record (512 MiB for 16 TiB of 4 KiB pages); a
+	// larger size is corruption, not a record cut off by the file's end.
+	maxFlatRecord = 4 << 30
 )
 
 // errFlatHole is returned for reads of a part of the rearranged file
@@ -172,7 +176,7 @@ func scanFlatRecords(r io.ReaderAt, size int64) (recs []flatRecord, truncated bo
 			}
 			return recs, false, warnings
 		}
-		if off < 0 || n <= 0 || off > math.MaxInt64-n {
+		if off < 0 || n <= 0 || n > maxFlatRecord || off > math.MaxInt64-n {
 			warnings = append(warnings, fmt.Sprintf("flattened record at %#x has offset %d and size %d: ignoring it and the rest of the file", pos, off, n))
 			return recs, true, warnings
 		}

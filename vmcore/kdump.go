@@ -300,7 +300,7 @@ func parseKdump(r io.ReaderAt, size int64, opts Options, src kdumpSource) (*back
 	}
 
 	b.compression = p.compression(h.Status)
-	b.ranges = p.ranges()
+	b.ranges = p.ranges(b)
 	b.missing = p.lostRanges(b)
 	b.mem = newPagedMemory(p, bs, opts.CachePages)
 	b.closer = p
@@ -450,19 +450,30 @@ type pageLoc struct {
 	dOff  int64 // offset of the descriptor
 }
 
-func (p *kdumpPager) locate(pfn PFN) pageLoc {
+// locate classifies pfn. Without detail, errors are the bare sentinels
+// (pageState and table scans need no message and must not allocate).
+func (p *kdumpPager) locate(pfn PFN, detail bool) pageLoc {
 	pa := PhysAddr(uint64(pfn) * p.blockSize)
 	n := uint64(pfn)
-	notIn := func(detail string, args ...any) pageLoc {
-		return pageLoc{state: PageNotDumped, err: readErr(pa, ErrNotInDump, detail, args...)}
+	notIn := func(msg string, args ...any) pageLoc {
+		if !detail {
+			return pageLoc{state: PageNotDumped, err: ErrNotInDump}
+		}
+		return pageLoc{state: PageNotDumped, err: readErr(pa, ErrNotInDump, msg, args...)}
 	}
 	switch {
 	case n >= p.maxPFN:
 		return notIn("")
 	case n >= p.validKnown || n >= p.dumpKnown:
+		if !detail {
+			return notIn("")
+		}
 		return notIn("file truncated: the page bitmaps for pfn %#x are cut off", n)
 	case !bitSet(p.dumpable, n):
 		if bitSet(p.valid, n) {
+			if !detail {
+				return pageLoc{state: PageExcluded, err: ErrExcluded}
+			}
 			return pageLoc{state: PageExcluded, err: readErr(pa, ErrExcluded, "")}
 		}
 		return notIn("")
@@ -472,37 +483,49 @@ func (p *kdumpPager) locate(pfn PFN) pageLoc {
 	idx := p.rankOf(n) - p.startRank
 	dOff := p.descOff + int64(idx)*pageDescSize
 	if !p.src.avail(dOff, pageDescSize) {
+		if !detail {
+			return notIn("")
+		}
 		return notIn("file truncated: page descriptor %d at %#x is cut off", idx, p.src.fileOff(dOff))
 	}
 	var db [pageDescSize]byte
 	if _, err := p.r.ReadAt(db[:], dOff); err != nil {
+		if !detail {
+			return pageLoc{state: PageNotDumped, err: ErrCorrupt}
+		}
 		return pageLoc{state: PageNotDumped, err: readErr(pa, ErrCorrupt, "reading page descriptor at %#x: %v", p.src.fileOff(dOff), err)}
 	}
-	return p.locateData(pa, decodeDesc(db[:]), dOff)
+	return p.locateData(pa, decodeDesc(db[:]), dOff, detail)
 }
 
 // locateData checks that a descriptor's data is in the file.
-func (p *kdumpPager) locateData(pa PhysAddr, d pageDesc, dOff int64) pageLoc {
+func (p *kdumpPager) locateData(pa PhysAddr, d pageDesc, dOff int64, detail bool) pageLoc {
 	l := pageLoc{state: PagePresent, desc: d, dOff: dOff}
+	fail := func(sentinel error, msg string, args ...any) {
+		l.state, l.err = PageNotDumped, sentinel
+		if detail {
+			l.err = readErr(pa, sentinel, msg, args...)
+		}
+	}
 	switch {
 	case d.off == 0:
-		l.state, l.err = PageNotDumped, readErr(pa, ErrNotInDump, "dump incomplete: page descriptor at %#x has no data", p.src.fileOff(dOff))
+		fail(ErrNotInDump, "dump incomplete: page descriptor at %#x has no data", p.src.fileOff(dOff))
 	case d.off == p.zeroOff && d.flags == 0 && uint64(d.size) == p.blockSize:
 		l.state = PageZero
 	case d.off < 0 || d.off > math.MaxInt64-int64(d.size):
-		l.state, l.err = PageNotDumped, readErr(pa, ErrCorrupt, "page descriptor at %#x points at offset %#x, outside the file", p.src.fileOff(dOff), d.off)
+		fail(ErrCorrupt, "page descriptor at %#x points at offset %#x, outside the file", p.src.fileOff(dOff), d.off)
 	case d.off+int64(d.size) > p.size:
-		l.state, l.err = PageNotDumped, readErr(pa, ErrNotInDump, "file truncated at %#x: page data was at %#x", p.size, d.off)
+		fail(ErrNotInDump, "file truncated at %#x: page data was at %#x", p.size, d.off)
 	case !p.src.avail(d.off, int64(d.size)):
-		l.state, l.err = PageNotDumped, readErr(pa, ErrNotInDump, "file truncated: page data at %#x is not in the flattened file", d.off)
+		fail(ErrNotInDump, "file truncated: page data at %#x is not in the flattened file", d.off)
 	}
 	return l
 }
 
-func (p *kdumpPager) pageState(pfn PFN) PageState { return p.locate(pfn).state }
+func (p *kdumpPager) pageState(pfn PFN) PageState { return p.locate(pfn, false).state }
 
 func (p *kdumpPager) readPage(pfn PFN, buf []byte) error {
-	l := p.locate(pfn)
+	l := p.locate(pfn, true)
 	if l.err != nil {
 		return l.err
 	}
@@ -665,10 +688,37 @@ func (p *kdumpPager) compression(status uint32) string {
 	return "mixed"
 }
 
+// maxRanges bounds the ranges a bitmap yields. Real bitmaps have a run
+// per hole in the memory map; a corrupt one could have one per two
+// frames, so past this many, neighbouring runs are merged across ever
+// larger gaps (frames in the gaps read as not dumped).
+const maxRanges = 1 << 16
+
 // ranges returns the runs of page frames that are RAM (1st bitmap) or
 // dumpable (2nd bitmap) as physical ranges.
-func (p *kdumpPager) ranges() []Range {
+func (p *kdumpPager) ranges(b *backend) []Range {
 	var out []Range
+	gap := uint64(0)
+	add := func(start, end uint64) {
+		r := Range{PhysAddr(start * p.blockSize), PhysAddr(end * p.blockSize)}
+		if n := len(out); n > 0 && uint64(r.Start-out[n-1].End) <= gap*p.blockSize {
+			out[n-1].End = r.End
+			return
+		}
+		out = append(out, r)
+		for len(out) > maxRanges {
+			gap = max(1, gap*2)
+			merged := out[:1]
+			for _, r := range out[1:] {
+				if m := &merged[len(merged)-1]; uint64(r.Start-m.End) <= gap*p.blockSize {
+					m.End = r.End
+				} else {
+					merged = append(merged, r)
+				}
+			}
+			out = merged
+		}
+	}
 	known := max(p.validKnown, p.dumpKnown)
 	in := false
 	var start uint64
@@ -690,14 +740,17 @@ func (p *kdumpPager) ranges() []Range {
 				if set {
 					start = pfn
 				} else {
-					out = append(out, Range{PhysAddr(start * p.blockSize), PhysAddr(pfn * p.blockSize)})
+					add(start, pfn)
 				}
 				in = set
 			}
 		}
 	}
 	if in {
-		out = append(out, Range{PhysAddr(start * p.blockSize), PhysAddr(known * p.blockSize)})
+		add(start, known)
+	}
+	if gap > 0 {
+		b.warnings = append(b.warnings, fmt.Sprintf("the page bitmaps have more than %d runs of frames: ranges merged across gaps of up to %d frames", maxRanges, gap))
 	}
 	return out
 }
@@ -760,9 +813,9 @@ func (p *kdumpPager) lostRanges(b *backend) []Range {
 			dOff := p.descOff + int64(idx)*pageDescSize
 			var l pageLoc
 			if k := idx - bufStart; k < uint64(len(buf))/pageDescSize {
-				l = p.locateData(PhysAddr(pfn*p.blockSize), decodeDesc(buf[k*pageDescSize:]), dOff)
+				l = p.locateData(PhysAddr(pfn*p.blockSize), decodeDesc(buf[k*pageDescSize:]), dOff, false)
 			} else {
-				l = p.locate(PFN(pfn))
+				l = p.locate(PFN(pfn), false)
 			}
 			switch {
 			case l.err == nil:

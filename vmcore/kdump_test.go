@@ -113,7 +113,7 @@ func lzoRepeat4(page []byte) []byte {
 	return append(out, 0x11, 0, 0)
 }
 
-func compressPage(t testing.TB, flags uint32, page []byte) []byte {
+func compressPage(enc *zstd.Encoder, flags uint32, page []byte) []byte {
 	switch flags {
 	case dumpCompressedZlib:
 		var b bytes.Buffer
@@ -124,11 +124,6 @@ func compressPage(t testing.TB, flags uint32, page []byte) []byte {
 	case dumpCompressedSnappy:
 		return snappy.Encode(nil, page)
 	case dumpCompressedZstd:
-		enc, err := zstd.NewWriter(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer enc.Close()
 		return enc.EncodeAll(page, nil)
 	case dumpCompressedLZO:
 		return lzoRepeat4(page)
@@ -204,6 +199,11 @@ func (s kdumpSpec) build(t testing.TB) *kdumpFile {
 			dumpPFNs = append(dumpPFNs, pfn)
 		}
 	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
 	f.dataBase = f.descOff + int64(len(dumpPFNs))*pageDescSize
 	size := f.dataBase + testBS // the shared zero page
 	buf := make([]byte, size, size+int64(len(dumpPFNs))*testBS)
@@ -256,7 +256,7 @@ func (s kdumpSpec) build(t testing.TB) *kdumpFile {
 		}
 		flags := s.comp(pfn)
 		page := pageContent(pfn, flags)
-		data := compressPage(t, flags, page)
+		data := compressPage(enc, flags, page)
 		if len(data) >= testBS {
 			flags, data = 0, page
 		}
@@ -707,8 +707,8 @@ func TestKdumpSplit(t *testing.T) {
 		t.Errorf("warnings %q", w)
 	}
 	got := make([]byte, testBS)
-	if _, err := d.ReadAt(got, 141*testBS); err != nil || !bytes.Equal(got, full.content[141]) {
-		t.Errorf("pfn 141: %v", err)
+	if _, err := d.ReadAt(got, 142*testBS); err != nil || !bytes.Equal(got, full.content[142]) {
+		t.Errorf("pfn 142: %v", err)
 	}
 	if _, err := d.ReadAt(got, 10*testBS); !errors.Is(err, ErrNotInDump) || !strings.Contains(err.Error(), "split") {
 		t.Errorf("pfn 10: %v", err)
