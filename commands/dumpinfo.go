@@ -71,8 +71,12 @@ type DumpInfo struct {
 
 // CPUInfo is one CPU's saved state.
 type CPUInfo struct {
-	CPU int    `json:"cpu"`
-	PID int32  `json:"pid"`
+	CPU int `json:"cpu"`
+	// PID is pr_pid of the CPU's NT_PRSTATUS: the running task's pid in
+	// a kdump. QEMU writes the vCPU id there instead, so for QEMU-made
+	// dumps PID is null and QEMUVCPU holds that id.
+	PID      *int32 `json:"pid"`
+	QEMUVCPU *int32 `json:"qemu_vcpu_id,omitempty"`
 	RIP string `json:"rip"`
 	RSP string `json:"rsp"`
 	CR3 string `json:"cr3,omitempty"`
@@ -175,26 +179,6 @@ func CollectDumpInfo(k *analyze.Kernel, path string) (*DumpInfo, error) {
 		}
 		info.ELF = &ELFInfo{PhOff: fmt.Sprintf("%#x", e.PhOff), PTNotes: e.NumNotes, PTLoads: len(e.Loads), Physical: phys}
 	}
-	for _, c := range d.CPUs() {
-		ci := CPUInfo{CPU: c.Index, PID: c.PID, RIP: fmt.Sprintf("%#016x", c.Regs.RIP), RSP: fmt.Sprintf("%#016x", c.Regs.RSP)}
-		if c.QEMU != nil {
-			ci.CR3 = fmt.Sprintf("%#x", c.QEMU.CR[3])
-		}
-		info.CPUs = append(info.CPUs, ci)
-	}
-	if cpu, src, err := analyze.PanicCPU(k); err == nil {
-		info.PanicCPU = &cpu
-		info.PanicSource = src
-		if cpu < len(d.CPUs()) {
-			pid := d.CPUs()[cpu].PID
-			if pid2, err := analyze.CurrentPID(k, cpu); err == nil {
-				pid = pid2
-			}
-			info.PanicPID = &pid
-		}
-	} else {
-		info.Warnings = append(info.Warnings, "panic CPU unknown: "+err.Error())
-	}
 	for _, r := range d.Ranges() {
 		info.Ranges = append(info.Ranges, RangeInfo{fmt.Sprintf("%#x", uint64(r.Start)), fmt.Sprintf("%#x", uint64(r.End))})
 	}
@@ -254,7 +238,14 @@ func (info *DumpInfo) WriteText(w io.Writer) error {
 	}
 	b.WriteString("\n  CPU      PID  RIP                 RSP\n")
 	for _, c := range info.CPUs {
-		fmt.Fprintf(&b, "  %3d  %7d  %s  %s\n", c.CPU, c.PID, c.RIP, c.RSP)
+		pid := "-"
+		if c.PID != nil {
+			pid = fmt.Sprint(*c.PID)
+		}
+		fmt.Fprintf(&b, "  %3d  %7s  %s  %s\n", c.CPU, pid, c.RIP, c.RSP)
+	}
+	if len(info.CPUs) > 0 && info.CPUs[0].QEMUVCPU != nil {
+		b.WriteString("  (QEMU-made dump: NT_PRSTATUS holds vCPU ids, not task pids)\n")
 	}
 	b.WriteString("\n  MEMORY RANGES\n")
 	for _, r := range info.Ranges {
