@@ -3,8 +3,39 @@ package vmcore
 import (
 	"bytes"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 )
+
+// corpusHeads returns the first 64 KiB of each uncompressed corpus dump
+// whose name starts with prefix: real headers and notes as fuzz seeds.
+// Only files already decompressed into the cache are used, so fuzzing
+// never waits for decompression.
+func corpusHeads(f *testing.F, prefix string) [][]byte {
+	dir := os.Getenv("KCRASH_CORE_CACHE")
+	if dir == "" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return nil
+		}
+		dir = filepath.Join(d, "kcrash-cores")
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "*", prefix+"*"))
+	var out [][]byte
+	for _, m := range matches {
+		fh, err := os.Open(m)
+		if err != nil {
+			continue
+		}
+		b := make([]byte, 64<<10)
+		n, _ := io.ReadFull(fh, b)
+		fh.Close()
+		out = append(out, b[:n])
+	}
+	return out
+}
 
 // checkDump exercises every accessor of a dump opened from fuzz input.
 // A dump that opens must answer without panicking, and every read error
@@ -48,9 +79,19 @@ func checkDump(t *testing.T, data []byte) {
 
 func FuzzELF(f *testing.F) {
 	f.Add(sampleELF().build())
-	s := sampleELF()
-	s.phoff = 0
-	f.Add(s.build())
+	// A compact seed: small inputs keep the fuzzer's minimisation cheap.
+	small := sampleELF()
+	small.phoff = 0
+	for i := range small.loads {
+		small.loads[i].data = small.loads[i].data[:64]
+		small.loads[i].memsz = 0
+	}
+	small.loads[1].memsz = 0x3000
+	f.Add(small.build())
+	// The headers and notes of real dumps, when the corpus is at hand.
+	for _, p := range corpusHeads(f, "vmcore") {
+		f.Add(p)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) { checkDump(t, data) })
 }
 
