@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/kcrash/kcrash/internal/coretest"
@@ -149,5 +152,78 @@ func checkStateMatchesRead(fail func(string, ...any), name string, pfn vmcore.PF
 		if !errors.Is(err, vmcore.ErrNotInDump) {
 			fail("%s pfn %#x: not dumped but read gives %v", name, pfn, err)
 		}
+	}
+}
+
+// TestCorpusTruncated cuts every real dump at 10%, 50% and 99% of its
+// length: each must still open, warn with the physical ranges it lost,
+// fail reads there with ErrNotInDump, and read the rest as before.
+func TestCorpusTruncated(t *testing.T) {
+	for _, sc := range coretest.Scenarios(t) {
+		for _, name := range coretest.Dumps(t, sc) {
+			path := coretest.Path(t, sc+"/"+name)
+			full := openCorpus(t, sc, name)
+			for _, pct := range []int64{10, 50, 99} {
+				t.Run(fmt.Sprintf("%s/%s/%d%%", sc, name, pct), func(t *testing.T) {
+					f, err := os.Open(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer f.Close()
+					cut := full.Size() * pct / 100
+					d, err := vmcore.New(io.NewSectionReader(f, 0, cut), cut, vmcore.Options{})
+					if err != nil {
+						t.Fatalf("truncated dump does not open: %v", err)
+					}
+					miss := d.Missing()
+					if len(miss) == 0 {
+						t.Fatalf("no missing ranges reported; warnings: %q", d.Warnings())
+					}
+					if !strings.Contains(strings.Join(d.Warnings(), "\n"), "truncated") {
+						t.Errorf("no truncation warning: %q", d.Warnings())
+					}
+					buf := make([]byte, 8)
+					for _, m := range miss {
+						for _, a := range []vmcore.PhysAddr{m.Start, m.End - 1} {
+							if _, err := d.ReadAt(buf, a); !errors.Is(err, vmcore.ErrNotInDump) {
+								t.Fatalf("read %#x in missing range %#x-%#x: %v", a, m.Start, m.End, err)
+							}
+						}
+					}
+					checkSurvivors(t, full, d, miss)
+				})
+			}
+		}
+	}
+}
+
+// checkSurvivors: pages outside the missing ranges read as in the full
+// dump (a sample of them, spread over memory).
+func checkSurvivors(t *testing.T, full, cut *vmcore.Dump, miss []vmcore.Range) {
+	ps := full.PageSize()
+	a, b := make([]byte, ps), make([]byte, ps)
+	checked := 0
+	for _, r := range full.Ranges() {
+		step := max(ps, (r.Len()/64)&^(ps-1))
+		for addr := uint64(r.Start) &^ (ps - 1); addr < uint64(r.End); addr += step {
+			pa := vmcore.PhysAddr(addr)
+			lost := false
+			for _, m := range miss {
+				lost = lost || (pa+vmcore.PhysAddr(ps) > m.Start && pa < m.End)
+			}
+			if _, err := full.ReadAt(a, pa); err != nil || lost {
+				continue
+			}
+			if _, err := cut.ReadAt(b, pa); err != nil {
+				t.Fatalf("page %#x readable in the full dump, not missing, but fails after the cut: %v", addr, err)
+			}
+			if !bytes.Equal(a, b) {
+				t.Fatalf("page %#x differs after the cut", addr)
+			}
+			checked++
+		}
+	}
+	if checked == 0 && cut.Size() > full.Size()/2 {
+		t.Errorf("no surviving page checked")
 	}
 }
