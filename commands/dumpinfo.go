@@ -179,6 +179,26 @@ func CollectDumpInfo(k *analyze.Kernel, path string) (*DumpInfo, error) {
 		}
 		info.ELF = &ELFInfo{PhOff: fmt.Sprintf("%#x", e.PhOff), PTNotes: e.NumNotes, PTLoads: len(e.Loads), Physical: phys}
 	}
+	for _, c := range d.CPUs() {
+		pid := c.PID
+		ci := CPUInfo{CPU: c.Index, PID: &pid, RIP: fmt.Sprintf("%#016x", c.Regs.RIP), RSP: fmt.Sprintf("%#016x", c.Regs.RSP)}
+		if c.QEMU != nil {
+			ci.CR3 = fmt.Sprintf("%#x", c.QEMU.CR[3])
+			ci.PID, ci.QEMUVCPU = nil, &pid
+		}
+		info.CPUs = append(info.CPUs, ci)
+	}
+	if cpu, src, err := analyze.PanicCPU(k); err == nil {
+		info.PanicCPU = &cpu
+		info.PanicSource = src
+		if pid, err := analyze.CurrentPID(k, cpu); err == nil {
+			info.PanicPID = &pid
+		} else if cpu < len(info.CPUs) && info.CPUs[cpu].PID != nil {
+			info.PanicPID = info.CPUs[cpu].PID
+		}
+	} else {
+		info.Warnings = append(info.Warnings, "panic CPU unknown: "+err.Error())
+	}
 	for _, r := range d.Ranges() {
 		info.Ranges = append(info.Ranges, RangeInfo{fmt.Sprintf("%#x", uint64(r.Start)), fmt.Sprintf("%#x", uint64(r.End))})
 	}
