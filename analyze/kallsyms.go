@@ -53,7 +53,12 @@ func (k *Kernel) readKallsyms() (*symbols.Table, error) {
 	return tab, nil
 }
 
-// Symbols returns the best symbol table available.
+// Symbols returns the best symbol table available: the vmlinux's,
+// relocated by the KASLR offset, else kallsyms from the dump.
 func (k *Kernel) Symbols() (*symbols.Table, error) {
+	if k.vmlinux != nil {
+		k.symtabOne.Do(func() { k.symtab = k.vmlinux.Symtab().Relocated(k.kaslr) })
+		return k.symtab, nil
+	}
 	return k.Kallsyms()
 }

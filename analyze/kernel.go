@@ -1,8 +1,11 @@
 package analyze
 
 import (
+	"errors"
 	"fmt"
+	"sync"
 
+	"github.com/kcrash/kcrash/symbols"
 	"github.com/kcrash/kcrash/vmcore"
 )
 
@@ -27,13 +30,24 @@ type Kernel struct {
 	kaslr    uint64
 
 	kallsyms kallsymsCache
+
+	vmlinux   *symbols.Vmlinux
+	symtabOne sync.Once
+	symtab    *symbols.Table
 }
 
 // Config carries what the user may tell when the dump cannot.
 type Config struct {
 	PhysBase    *int64  // overrides NUMBER(phys_base)
 	KASLROffset *uint64 // overrides KERNELOFFSET
+	// Vmlinux, when given, supplies symbols (and later types). It must be
+	// the build that crashed unless Force is set.
+	Vmlinux *symbols.Vmlinux
+	Force   bool
 }
+
+// ErrMismatch: the vmlinux is not the kernel that crashed.
+var ErrMismatch = errors.New("vmlinux does not match the dump")
 
 // Open builds the kernel model for d.
 func Open(d *vmcore.Dump, cfg Config) (*Kernel, error) {
@@ -51,8 +65,40 @@ func Open(d *vmcore.Dump, cfg Config) (*Kernel, error) {
 	if cfg.KASLROffset != nil {
 		k.kaslr = *cfg.KASLROffset
 	}
+	if cfg.Vmlinux != nil {
+		if err := checkMatch(cfg.Vmlinux, k.vi); err != nil && !cfg.Force {
+			return nil, err
+		}
+		k.vmlinux = cfg.Vmlinux
+	}
 	return k, nil
 }
+
+// checkMatch compares the vmlinux's build-id (or, without one, its
+// release) with what the crashed kernel recorded in VMCOREINFO.
+func checkMatch(v *symbols.Vmlinux, vi *vmcore.VMCoreInfo) error {
+	if vi == nil {
+		return nil // nothing to compare against; crash's banner check comes with virtual reads
+	}
+	describe := func(rel, id string) string {
+		if id == "" {
+			id = "none"
+		}
+		return fmt.Sprintf("%s (build-id %s)", rel, id)
+	}
+	mismatch := vi.BuildID != "" && v.BuildID != "" && vi.BuildID != v.BuildID
+	if vi.BuildID == "" || v.BuildID == "" {
+		mismatch = vi.OSRelease != "" && v.Release != "" && vi.OSRelease != v.Release
+	}
+	if mismatch {
+		return fmt.Errorf("%w: %s is %s, the dump's kernel is %s (use --force to go on)",
+			ErrMismatch, v.Path, describe(v.Release, v.BuildID), describe(vi.OSRelease, vi.BuildID))
+	}
+	return nil
+}
+
+// Vmlinux returns the kernel image given by the user, or nil.
+func (k *Kernel) Vmlinux() *symbols.Vmlinux { return k.vmlinux }
 
 // Dump returns the dump the kernel was read from.
 func (k *Kernel) Dump() *vmcore.Dump { return k.dump }

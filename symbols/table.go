@@ -71,3 +71,18 @@ func (t *Table) ByAddr(addr uint64) (Symbol, uint64, bool) {
 	}
 	return Symbol{}, 0, false
 }
+
+// Relocated returns a copy of t with every kernel-image address moved
+// by delta (the KASLR slide). Absolute symbols and per-CPU offsets
+// (small values) stay as they are.
+func (t *Table) Relocated(delta uint64) *Table {
+	const kernelMap = 0xffffffff80000000
+	out := make([]Symbol, len(t.byAddr))
+	for i, s := range t.byAddr {
+		if s.Addr >= kernelMap && s.Type != 'a' && s.Type != 'A' {
+			s.Addr += delta
+		}
+		out[i] = s
+	}
+	return NewTable(out)
+}

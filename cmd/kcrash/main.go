@@ -71,6 +71,7 @@ With no arguments it opens the bundled sample dump from the source tree.`,
 	f.BoolVar(&o.zeroExcluded, "zero-excluded", false, "read pages excluded by filtering as zeros")
 	f.StringVar(&o.kaslr, "kaslr", "", "KASLR offset (hex) when the dump cannot tell")
 	f.StringVar(&o.physBase, "phys-base", "", "phys_base (hex, may be negative) when the dump cannot tell")
+	f.BoolVar(&o.force, "force", false, "use the vmlinux even if it does not match the dump")
 	root.AddCommand(newDumpinfoCmd(stdout))
 	return root
 }

@@ -24,28 +24,37 @@ type sessionOptions struct {
 	zeroExcluded bool
 	kaslr        string
 	physBase     string
+	force        bool
 }
 
-// sampleDump is the bundled sample, relative to the module root.
-const sampleDump = "testdata/cores/qemu-4l/vmcore-d31-zstd.kdump"
+// The bundled sample, relative to the module root.
+const (
+	sampleDump    = "testdata/cores/qemu-4l/vmcore-d31-zstd.kdump"
+	sampleVmlinux = "testdata/cores/kernel/vmlinux.zst"
+)
 
-// findSample walks up from the working directory to the module root.
-func findSample() (string, error) {
+// findSample walks up from the working directory to the module root and
+// returns the sample dump and its vmlinux ("" if absent).
+func findSample() (dump, vmlinux string, err error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 			p := filepath.Join(dir, sampleDump)
 			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("no dump given and the sample %s is missing: %w", sampleDump, err)
+				return "", "", fmt.Errorf("no dump given and the sample %s is missing: %w", sampleDump, err)
 			}
-			return p, nil
+			v := filepath.Join(dir, sampleVmlinux)
+			if _, err := os.Stat(v); err != nil {
+				v = ""
+			}
+			return p, v, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("no dump given (and not inside the kcrash source tree, where the sample dump lives)")
+			return "", "", errors.New("no dump given (and not inside the kcrash source tree, where the sample dump lives)")
 		}
 		dir = parent
 	}
@@ -54,6 +63,9 @@ func findSample() (string, error) {
 // classify tells a vmlinux from a dump by its first bytes, so the two
 // may be given in either order, as with crash.
 func classify(path string) (isVmlinux bool, err error) {
+	if isCompressed(path) {
+		return true, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err
@@ -85,18 +97,25 @@ func openKernel(o sessionOptions, args []string) (*analyze.Kernel, string, func(
 		if len(args) > 0 {
 			return nil, "", nil, errors.New("no dump file among the arguments")
 		}
-		p, err := findSample()
+		p, v, err := findSample()
 		if err != nil {
 			return nil, "", nil, err
 		}
-		dumpPath = p
+		dumpPath, vmlinux = p, v
 	}
-	_ = vmlinux // symbols and types from the vmlinux come with the symbols package
 	d, err := vmcore.Open(dumpPath, vmcore.Options{ZeroExcluded: o.zeroExcluded})
 	if err != nil {
 		return nil, "", nil, err
 	}
-	var cfg analyze.Config
+	cfg := analyze.Config{Force: o.force}
+	if vmlinux != "" {
+		v, err := openVmlinux(vmlinux)
+		if err != nil {
+			d.Close()
+			return nil, "", nil, err
+		}
+		cfg.Vmlinux = v
+	}
 	if o.kaslr != "" {
 		v, err := strconv.ParseUint(strings.TrimPrefix(o.kaslr, "0x"), 16, 64)
 		if err != nil {
@@ -118,12 +137,18 @@ func openKernel(o sessionOptions, args []string) (*analyze.Kernel, string, func(
 		}
 		cfg.PhysBase = &pb
 	}
+	closeAll := func() {
+		d.Close()
+		if cfg.Vmlinux != nil {
+			cfg.Vmlinux.Close()
+		}
+	}
 	k, err := analyze.Open(d, cfg)
 	if err != nil {
-		d.Close()
+		closeAll()
 		return nil, "", nil, err
 	}
-	return k, dumpPath, func() { d.Close() }, nil
+	return k, dumpPath, closeAll, nil
 }
 
 func runSession(ctx context.Context, o sessionOptions, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -1,0 +1,160 @@
+package symbols
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+)
+
+// Vmlinux is an opened kernel image with its identity and symbol table.
+type Vmlinux struct {
+	Path    string
+	BuildID string // GNU build-id, hex; "" if the image has none
+	Release string // from linux_banner, e.g. "6.1.192-kcrash"
+	Banner  string // linux_banner without its trailing newline
+	f       *elf.File
+	r       io.Closer
+	symtab  *Table
+}
+
+// ErrNotVmlinux: the file is not an ELF kernel image.
+var ErrNotVmlinux = errors.New("not a vmlinux")
+
+// OpenVmlinux opens a kernel image (ELF ET_EXEC with a symbol table).
+func OpenVmlinux(r io.ReaderAt, closer io.Closer, path string) (*Vmlinux, error) {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotVmlinux, err)
+	}
+	if f.Type != elf.ET_EXEC || f.Machine != elf.EM_X86_64 {
+		return nil, fmt.Errorf("%s: %w (ELF type %v, machine %v)", path, ErrNotVmlinux, f.Type, f.Machine)
+	}
+	v := &Vmlinux{Path: path, f: f, r: closer}
+	v.BuildID = buildID(f)
+	if err := v.loadSymtab(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if s, ok := v.symtab.Lookup("linux_banner"); ok {
+		if b, err := v.ReadData(s.Addr, 512); err == nil {
+			if i := bytes.IndexByte(b, 0); i >= 0 {
+				b = b[:i]
+			}
+			v.Banner = string(bytes.TrimRight(b, "\n"))
+			if m := releaseRE.FindStringSubmatch(v.Banner); m != nil {
+				v.Release = m[1]
+			}
+		}
+	}
+	return v, nil
+}
+
+var releaseRE = regexp.MustCompile(`^Linux version (\S+)`)
+
+// Close releases the file.
+func (v *Vmlinux) Close() error {
+	if v.r != nil {
+		return v.r.Close()
+	}
+	return nil
+}
+
+// ELF returns the underlying ELF file (for DWARF and ORC sections).
+func (v *Vmlinux) ELF() *elf.File { return v.f }
+
+// Symtab returns the link-time symbol table.
+func (v *Vmlinux) Symtab() *Table { return v.symtab }
+
+func (v *Vmlinux) loadSymtab() error {
+	syms, err := v.f.Symbols()
+	if err != nil {
+		return fmt.Errorf("symbol table: %w", err)
+	}
+	out := make([]Symbol, 0, len(syms))
+	for _, s := range syms {
+		if s.Name == "" || s.Section == elf.SHN_UNDEF {
+			continue
+		}
+		out = append(out, Symbol{Name: s.Name, Addr: s.Value, Type: nmType(v.f, s)})
+	}
+	v.symtab = NewTable(out)
+	return nil
+}
+
+// nmType derives nm's letter for an ELF symbol: the section decides
+// text/data/rodata/bss, the binding upper or lower case.
+func nmType(f *elf.File, s elf.Symbol) byte {
+	c := byte('?')
+	switch {
+	case s.Section == elf.SHN_ABS:
+		c = 'a'
+	case int(s.Section) < len(f.Sections):
+		sec := f.Sections[s.Section]
+		switch {
+		case sec.Flags&elf.SHF_EXECINSTR != 0:
+			c = 't'
+		case sec.Type == elf.SHT_NOBITS:
+			c = 'b'
+		case sec.Flags&elf.SHF_WRITE != 0:
+			c = 'd'
+		default:
+			c = 'r'
+		}
+	}
+	if elf.ST_BIND(s.Info) == elf.STB_GLOBAL && c != '?' {
+		c -= 'a' - 'A'
+	} else if elf.ST_BIND(s.Info) == elf.STB_WEAK {
+		c = 'W'
+	}
+	return c
+}
+
+// ReadData reads n bytes at a link-time address from the image's
+// sections (for constants such as linux_banner).
+func (v *Vmlinux) ReadData(addr uint64, n int) ([]byte, error) {
+	for _, p := range v.f.Progs {
+		if p.Type != elf.PT_LOAD || addr < p.Vaddr || addr >= p.Vaddr+p.Filesz {
+			continue
+		}
+		n = int(min(uint64(n), p.Vaddr+p.Filesz-addr))
+		b := make([]byte, n)
+		if _, err := p.ReadAt(b, int64(addr-p.Vaddr)); err != nil && err != io.EOF {
+			return nil, err
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("address %#x is not in the image's file data", addr)
+}
+
+func buildID(f *elf.File) string {
+	sec := f.Section(".notes")
+	if sec == nil {
+		sec = f.Section(".note.gnu.build-id")
+	}
+	if sec == nil {
+		return ""
+	}
+	b, err := sec.Data()
+	if err != nil {
+		return ""
+	}
+	for len(b) >= 12 {
+		namesz := binary.LittleEndian.Uint32(b)
+		descsz := binary.LittleEndian.Uint32(b[4:])
+		typ := binary.LittleEndian.Uint32(b[8:])
+		nameEnd := 12 + (int(namesz)+3)&^3
+		descEnd := nameEnd + (int(descsz)+3)&^3
+		if namesz > 1<<16 || descsz > 1<<16 || descEnd > len(b) {
+			return ""
+		}
+		if typ == 3 && string(bytes.TrimRight(b[12:12+namesz], "\x00")) == "GNU" { // NT_GNU_BUILD_ID
+			return hex.EncodeToString(b[nameEnd : nameEnd+int(descsz)])
+		}
+		b = b[descEnd:]
+	}
+	return ""
+}
