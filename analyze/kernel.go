@@ -31,6 +31,8 @@ type Kernel struct {
 
 	kallsyms kallsymsCache
 
+	xlat translator
+
 	vmlinux   *symbols.Vmlinux
 	symtabOne sync.Once
 	symtab    *symbols.Table

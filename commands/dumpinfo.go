@@ -77,9 +77,9 @@ type CPUInfo struct {
 	// dumps PID is null and QEMUVCPU holds that id.
 	PID      *int32 `json:"pid"`
 	QEMUVCPU *int32 `json:"qemu_vcpu_id,omitempty"`
-	RIP string `json:"rip"`
-	RSP string `json:"rsp"`
-	CR3 string `json:"cr3,omitempty"`
+	RIP      string `json:"rip"`
+	RSP      string `json:"rsp"`
+	CR3      string `json:"cr3,omitempty"`
 }
 
 // RangeInfo is a physical range.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kcrash/kcrash/analyze"
 	"github.com/kcrash/kcrash/vmcore"
 )
 
@@ -120,8 +121,8 @@ func runRd(ctx context.Context, env *Env, args []string) error {
 	if len(operands) == 0 || len(operands) > 2 {
 		return &UsageError{Msg: "an address is required"}
 	}
-	if req.addr, err = parseHex(operands[0]); err != nil {
-		return fmt.Errorf("symbol not found: %s (symbols need the vmlinux or the dump's kallsyms)", operands[0])
+	if req.addr, err = resolveAddress(env, operands[0]); err != nil {
+		return err
 	}
 	req.addr += offset
 	if len(operands) == 2 {
@@ -151,12 +152,14 @@ func runRd(ctx context.Context, env *Env, args []string) error {
 	if reverse && req.count > 1 {
 		req.addr -= uint64((req.count - 1) * int64(max(req.size, 1)))
 	}
-	if !req.physical {
-		return errors.New("kernel virtual addresses need the vmlinux and page-table translation, not available yet: use -p for physical addresses")
-	}
 	mem := func(p []byte, addr uint64) error {
 		_, err := env.Kernel.ReadPhys(p, vmcore.PhysAddr(addr))
 		return err
+	}
+	if !req.physical {
+		mem = func(p []byte, addr uint64) error {
+			return env.Kernel.ReadVirtual(p, analyze.VirtAddr(addr), "rd")
+		}
 	}
 	if env.JSON {
 		return rdJSON(ctx, env.Out, req, mem)
@@ -401,6 +404,23 @@ func rdJSON(ctx context.Context, w io.Writer, req rdRequest, read func([]byte, u
 	return failure
 }
 
+// resolveAddress reads an address operand as crash does: hexadecimal
+// if it parses as such, else a symbol name.
+func resolveAddress(env *Env, s string) (uint64, error) {
+	if v, err := parseHex(s); err == nil {
+		return v, nil
+	}
+	tab, err := env.Kernel.Symbols()
+	if err != nil {
+		return 0, fmt.Errorf("symbol not found: %s (%v)", s, err)
+	}
+	sym, ok := tab.Lookup(s)
+	if !ok {
+		return 0, fmt.Errorf("symbol not found: %s", s)
+	}
+	return sym.Addr, nil
+}
+
 // parseHex reads an address the way crash does: hexadecimal, with or
 // without 0x.
 func parseHex(s string) (uint64, error) {
@@ -423,4 +443,3 @@ func parseNumber(s string) (uint64, error) {
 	}
 	return v, nil
 }
-
