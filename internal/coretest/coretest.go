@@ -23,9 +23,13 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Root returns the corpus directory (testdata/cores at the module root).
+// Root returns the corpus directory: $KCRASH_CORES_DIR, or testdata/cores
+// at the module root.
 func Root(tb testing.TB) string {
 	tb.Helper()
+	if d := os.Getenv("KCRASH_CORES_DIR"); d != "" {
+		return d
+	}
 	dir, err := os.Getwd()
 	if err != nil {
 		tb.Fatal(err)
@@ -77,6 +81,10 @@ func Dumps(tb testing.TB, scenario string) []string {
 	var out []string
 	for _, m := range matches {
 		name := strings.TrimSuffix(filepath.Base(m), ".zst")
+		switch filepath.Ext(name) {
+		case ".txt", ".json", ".tsv", ".log":
+			continue // notes the corpus script keeps beside the dumps
+		}
 		if !seen[name] {
 			seen[name] = true
 			out = append(out, name)
