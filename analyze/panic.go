@@ -34,9 +34,3 @@ func PanicCPU(k *Kernel) (cpu int, source string, err error) {
 	}
 	return int(v), "panic_cpu", nil
 }
-
-// CurrentPID returns the pid of the task that was running on cpu. It
-// needs the task_struct layout, which comes with the vmlinux's DWARF.
-func CurrentPID(k *Kernel, cpu int) (int32, error) {
-	return 0, errors.New("task layout unknown without the vmlinux's debug info")
-}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sync"
 )
 
 // Vmlinux is an opened kernel image with its identity and symbol table.
@@ -20,6 +21,9 @@ type Vmlinux struct {
 	f       *elf.File
 	r       io.Closer
 	symtab  *Table
+
+	typesOnce sync.Once
+	types     *Types
 }
 
 // ErrNotVmlinux: the file is not an ELF kernel image.
