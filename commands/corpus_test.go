@@ -3,6 +3,7 @@ package commands_test
 import (
 	"context"
 	"debug/elf"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,17 +12,38 @@ import (
 	"github.com/kcrash/kcrash/analyze"
 	"github.com/kcrash/kcrash/commands"
 	"github.com/kcrash/kcrash/internal/coretest"
+	"github.com/kcrash/kcrash/symbols"
 	"github.com/kcrash/kcrash/vmcore"
 )
 
 func openKernel(t *testing.T, scenario, dump string) *analyze.Kernel {
+	return openKernelCfg(t, scenario, dump, analyze.Config{})
+}
+
+// openKernelVmlinux opens the dump with the corpus vmlinux.
+func openKernelVmlinux(t *testing.T, scenario, dump string) *analyze.Kernel {
+	t.Helper()
+	p := coretest.Path(t, "kernel/vmlinux")
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := symbols.OpenVmlinux(f, f, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return openKernelCfg(t, scenario, dump, analyze.Config{Vmlinux: v})
+}
+
+func openKernelCfg(t *testing.T, scenario, dump string, cfg analyze.Config) *analyze.Kernel {
 	t.Helper()
 	d, err := vmcore.Open(coretest.Path(t, scenario+"/"+dump), vmcore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	k, err := analyze.Open(d, analyze.Config{})
+	k, err := analyze.Open(d, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +113,7 @@ type crashFacts struct {
 	cpus     int
 	release  string
 	panicCPU int
+	panicPID int
 	pageSize uint64
 	symbols  map[string]uint64 // from "sym NAME" goldens
 }
@@ -98,7 +121,7 @@ type crashFacts struct {
 var (
 	reCPUs    = regexp.MustCompile(`(?m)^\s+CPUS: (\d+)`)
 	reRelease = regexp.MustCompile(`(?m)^\s+RELEASE: (\S+)`)
-	reBtHead  = regexp.MustCompile(`(?m)^PID: +\d+ +TASK: [0-9a-f]+ +CPU: (\d+) `)
+	reBtHead  = regexp.MustCompile(`(?m)^PID: +(\d+) +TASK: [0-9a-f]+ +CPU: (\d+) `)
 	reSym     = regexp.MustCompile(`^([0-9a-f]{16}) \(\w\) (\S+)`)
 	reTotal   = regexp.MustCompile(`(?m)^\s*TOTAL MEM\s+(\d+)\s+([\d.]+) (MB|GB)`)
 )
@@ -124,7 +147,8 @@ func parseCrashFacts(t *testing.T, goldens []coretest.Golden) crashFacts {
 				}
 				body := g.Output[b[0]:end]
 				if strings.Contains(body, " panic at ") || strings.Contains(body, "sysrq_handle_crash") {
-					f.panicCPU, _ = strconv.Atoi(g.Output[b[2]:b[3]])
+					f.panicPID, _ = strconv.Atoi(g.Output[b[2]:b[3]])
+					f.panicCPU, _ = strconv.Atoi(g.Output[b[4]:b[5]])
 					break
 				}
 			}
@@ -173,6 +197,14 @@ func TestDumpinfoMatchesCrash(t *testing.T) {
 				}
 				if info.PanicCPU == nil || *info.PanicCPU != facts.panicCPU {
 					t.Errorf("panic CPU: kcrash %v, crash %d (warnings %q)", info.PanicCPU, facts.panicCPU, info.Warnings)
+				}
+				// With the vmlinux, the panic task's pid comes from memory.
+				infoV, err := commands.CollectDumpInfo(openKernelVmlinux(t, sc, dump), dump)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if infoV.PanicPID == nil || int(*infoV.PanicPID) != facts.panicPID {
+					t.Errorf("panic pid: kcrash %v, crash %d (warnings %q)", infoV.PanicPID, facts.panicPID, infoV.Warnings)
 				}
 				if info.PageSize != facts.pageSize {
 					t.Errorf("page size: kcrash %d, crash %d", info.PageSize, facts.pageSize)
