@@ -77,7 +77,6 @@ dump() {
 	python3 "$ROOT/testdata/cores/elfcore.py" fixphdr vmcore.elf vmcore-phdr40.elf ||
 		{ echo "elfcore.py cannot rewrite the program headers" >&2; exit 1; }
 	makedumpfile -c -d 31 vmcore-phdr40.elf vmcore-d31.kdump
-	rm -f vmcore-phdr40.elf
 }
 
 # measure LABEL CMD...: median wall seconds and max RSS (MiB) over $RUNS runs
