@@ -157,7 +157,8 @@ do_chroot() {
 #---------------------------------------------------------------- QEMU scenarios
 # boot_qemu SCENARIO CPU MEM EXTRA_APPEND: boot to panic and take QEMU dumps
 boot_qemu_dump() {
-	local sc=$1 cpu=$2 mem=$3 d=$WORK/$sc
+	local sc=$1 cpu=$2 mem=$3
+	local d=$WORK/$sc
 	mkdir -p "$d"
 	rm -f "$d/qmp.sock" "$d/serial.log" "$d/vmcore.elf" "$d/vmcore-qemu-zlib.flat"
 	local t0=$(date +%s.%N)
@@ -184,20 +185,23 @@ timed() { # timed DIR LABEL CMD...: run CMD, append its wall time to DIR/timings
 	printf '%s\t%.2f\n' "$label" "$(echo "$(date +%s.%N) - $t0" | bc)" >> "$d/timings.tsv"
 }
 
-mdf_host() { makedumpfile "$@"; }
+mdf_host() { makedumpfile --message-level 6 "$@"; }
 mdf_trixie() { # run trixie's makedumpfile 1.7.6 on files in $WORK/$sc
 	local args=() a
 	for a in "$@"; do args+=("${a//$WORK//corpus}"); done
 	mount_corpus
-	chroot "$CHROOT" makedumpfile "${args[@]}"
+	chroot "$CHROOT" makedumpfile --message-level 6 "${args[@]}"
 }
 
 mount_corpus() {
 	mkdir -p "$CHROOT/corpus"
 	mountpoint -q "$CHROOT/corpus" || mount --bind "$WORK" "$CHROOT/corpus"
+	# makedumpfile loops forever without /proc/meminfo
+	mountpoint -q "$CHROOT/proc" || mount -t proc proc "$CHROOT/proc"
 }
 umount_corpus() {
 	mountpoint -q "$CHROOT/corpus" && umount "$CHROOT/corpus" || true
+	mountpoint -q "$CHROOT/proc" && umount "$CHROOT/proc" || true
 }
 
 derive_formats_4l() {
@@ -226,7 +230,7 @@ derive_formats_4l() {
 		timed "$d" mdf-zstd mdf_trixie -z -d 31 "$d/tmp-phdr40.elf" "$d/vmcore-d31-zstd.kdump"
 		echo -e "vmcore-d31-zstd.kdump\t$(chroot "$CHROOT" makedumpfile -v | head -n1)\t-z -d 31" >> "$d/makedumpfile.tsv"
 	fi
-	timed "$d" mdf-flat bash -c "makedumpfile -F -c -d 31 '$d/tmp-phdr40.elf' > '$d/vmcore-d31-zlib.flat'"
+	timed "$d" mdf-flat bash -c "makedumpfile --message-level 6 -F -c -d 31 '$d/tmp-phdr40.elf' > '$d/vmcore-d31-zlib.flat'"
 	echo -e "vmcore-d31-zlib.flat\t$(makedumpfile -v | head -n1)\t-F -c -d 31" >> "$d/makedumpfile.tsv"
 	timed "$d" mdf-elf mdf_host -E -d 31 "$d/tmp-phdr40.elf" "$d/vmcore-d31.elf"
 	echo -e "vmcore-d31.elf\t$(makedumpfile -v | head -n1)\t-E -d 31" >> "$d/makedumpfile.tsv"
@@ -297,7 +301,7 @@ do_kdump() {
 #---------------------------------------------------------------- oracle goldens
 do_oracle() {
 	mount_corpus
-	trap umount_corpus RETURN
+
 	local sc
 	for sc in ${SCENARIOS:-qemu-4l qemu-5l kdump}; do
 		[ -s "$WORK/$sc/dumps.txt" ] || { log "oracle: $sc has no dumps, skipped"; continue; }
@@ -311,6 +315,7 @@ do_artifacts() {
 	du -sh "$HERE" >&2
 }
 
+trap umount_corpus EXIT
 ALL="packages kernel module initramfs chroot qemu-4l qemu-5l kdump oracle artifacts"
 for s in ${*:-$ALL}; do
 	case "$s" in

@@ -27,7 +27,7 @@ def a4(n):
 
 def read_headers(data):
     e = list(EHDR.unpack_from(data, 0))
-    phoff, phnum = e[5], e[11]
+    phoff, phnum = e[5], e[10]
     phdrs = [list(PHDR.unpack_from(data, phoff + i * PHDR.size)) for i in range(phnum)]
     return e, phdrs
 
@@ -73,7 +73,7 @@ def cmd_size(path):
 def cmd_fixphdr(src, dst):
     data = load(src)
     e, phdrs = read_headers(data)
-    phoff, phnum = e[5], e[11]
+    phoff, phnum = e[5], e[10]
     assert phnum < 0xffff
     first_data = min(p[2] for p in phdrs if p[5])
     assert 0x40 + phnum * PHDR.size <= first_data
@@ -82,7 +82,7 @@ def cmd_fixphdr(src, dst):
     data[0x40: 0x40 + len(table)] = table
     e[5] = 0x40            # e_phoff
     e[6] = 0               # e_shoff
-    e[10] = 0              # e_shentsize
+    e[11] = 0              # e_shentsize
     e[12] = 0              # e_shnum
     e[13] = 0              # e_shstrndx
     EHDR.pack_into(data, 0, *e)
@@ -124,8 +124,8 @@ def cmd_percpu(src, dst):
         np[2] = off + len(body)
         body += data[p[2]: p[2] + p[5]]
         newph.append(np)
-    e[5], e[6], e[10], e[11], e[12], e[13] = 0x40, 0, 0, nph, 0, 0
-    e[9] = PHDR.size
+    # e_phoff, e_shoff, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx
+    e[5], e[6], e[9], e[10], e[11], e[12], e[13] = 0x40, 0, PHDR.size, nph, 0, 0, 0
     with open(dst, "wb") as f:
         f.write(EHDR.pack(*e))
         for p in newph:
@@ -136,7 +136,7 @@ def cmd_percpu(src, dst):
 def cmd_notes(path):
     data = load(path)
     e, phdrs = read_headers(data)
-    print("e_phoff=%#x e_phnum=%d e_shoff=%#x e_shnum=%d" % (e[5], e[11], e[6], e[12]))
+    print("e_phoff=%#x e_phnum=%d e_shoff=%#x e_shnum=%d" % (e[5], e[10], e[6], e[12]))
     for i, p in enumerate(phdrs):
         print("ph%-3d type=%d off=%#x vaddr=%#x paddr=%#x filesz=%#x memsz=%#x" %
               (i, p[0], p[2], p[3], p[4], p[5], p[6]))

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/busybox sh
 # /init of the kcrash corpus initramfs (busybox sh).
 # Normal boot: run scenario from kernel arg kcrash.scenario=NAME and panic.
 # Capture boot (kdump, /proc/vmcore exists): copy /proc/vmcore to /dev/vda, power off.
