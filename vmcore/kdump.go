@@ -86,7 +86,9 @@ type KdumpHeader struct {
 	OffsetEraseinfo  int64
 	SizeEraseinfo    uint64
 
-	// Derived layout.
+	// Derived layout. Offsets are in the kdump-compressed layout, as the
+	// header's own offsets are: for a flattened file, offsets of the
+	// rearranged file (what makedumpfile -R would write).
 	BitmapOffset   int64  // file offset of the 1st bitmap
 	BitmapLen      uint64 // bytes of each bitmap as used
 	DescOffset     int64  // file offset of the page_desc_t table
@@ -259,9 +261,9 @@ func parseKdump(r io.ReaderAt, size int64, opts Options, src kdumpSource) (*back
 		return nil, formatErr(name, src.fileOff(436), nil, "bitmap_blocks %d (%d bytes) is inconsistent with max_mapnr %d and exceeds the %d-byte file", h.BitmapBlocks, bitmapLen, maxPFN, size)
 	}
 	h.MaxMapnr = maxPFN
-	h.BitmapOffset = src.fileOff(bitmapOff)
+	h.BitmapOffset = bitmapOff
 	h.BitmapLen = needBytes
-	h.DescOffset = src.fileOff(descOff)
+	h.DescOffset = descOff
 
 	p := &kdumpPager{r: r, size: size, src: src, blockSize: bs, maxPFN: maxPFN, descOff: descOff, zeroOff: -1}
 	p.valid, p.validKnown = p.readBitmap(bitmapOff, needBytes)
@@ -295,7 +297,7 @@ func parseKdump(r io.ReaderAt, size int64, opts Options, src kdumpSource) (*back
 		zp := make([]byte, bs)
 		if _, err := r.ReadAt(zp, dataOff); err == nil && isZero(zp) {
 			p.zeroOff = dataOff
-			h.ZeroPageOffset = src.fileOff(dataOff)
+			h.ZeroPageOffset = dataOff
 		}
 	}
 
@@ -643,9 +645,12 @@ func (p *kdumpPager) inflate(src, dst []byte) (int, error) {
 
 func (p *kdumpPager) zstd() (*zstd.Decoder, error) {
 	p.zstdOnce.Do(func() {
+		// Output is capped at one page by DecodeAll's cap limit; the
+		// memory limit bounds the window a hostile frame may declare
+		// (makedumpfile's frames use a window of one page).
 		p.zstdDec, p.zstdErr = zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(0),
-			zstd.WithDecoderMaxMemory(p.blockSize),
+			zstd.WithDecoderMaxMemory(8<<20),
 			zstd.WithDecodeAllCapLimit(true))
 	})
 	return p.zstdDec, p.zstdErr
@@ -852,22 +857,30 @@ func (p *kdumpPager) lostRanges(b *backend) []Range {
 	return t.out
 }
 
-// tailLost reports whether the last descriptor or its data is missing,
-// the cheap sign of a truncated file.
+// tailLost reports whether the last descriptors or their data are
+// missing, the cheap sign of a truncated file. Descriptors of zero pages
+// point at the start of the data area, so up to descSample of the last
+// ones are checked.
 func (p *kdumpPager) tailLost() bool {
 	if p.nDesc == 0 {
 		return false
 	}
-	dOff := p.descOff + int64(p.nDesc-1)*pageDescSize
-	if !p.src.avail(dOff, pageDescSize) {
+	n := min(p.nDesc, descSample)
+	off := p.descOff + int64(p.nDesc-n)*pageDescSize
+	if !p.src.avail(off, int64(n)*pageDescSize) {
 		return true
 	}
-	var db [pageDescSize]byte
-	if _, err := p.r.ReadAt(db[:], dOff); err != nil {
+	buf := make([]byte, n*pageDescSize)
+	if _, err := p.r.ReadAt(buf, off); err != nil && err != io.EOF {
 		return true
 	}
-	d := decodeDesc(db[:])
-	return d.off != 0 && !p.src.avail(d.off, int64(d.size))
+	for i := uint64(0); i < n; i++ {
+		d := decodeDesc(buf[i*pageDescSize:])
+		if d.off != 0 && !p.src.avail(d.off, int64(d.size)) {
+			return true
+		}
+	}
+	return false
 }
 
 // readDescChunk reads up to descChunk descriptors from index idx, as many

@@ -413,7 +413,7 @@ func TestKdumpRead(t *testing.T) {
 				t.Errorf("Missing = %v, want none", d.Missing())
 			}
 			h := d.Kdump()
-			if h == nil || h.MaxMapnr != f.maxPFN || h.BlockSize != testBS || h.ZeroPageOffset != f.dataBase && !tc.flat {
+			if h == nil || h.MaxMapnr != f.maxPFN || h.BlockSize != testBS || h.ZeroPageOffset != f.dataBase || h.DescOffset != f.descOff {
 				t.Fatalf("header %+v", h)
 			}
 			if h.Utsname.Release != "6.1.0-test" || h.NrCPUs != 2 {
@@ -781,5 +781,36 @@ func TestLZORepeat4(t *testing.T) {
 	n, err := lzo.Decompress(lzoRepeat4(page), out)
 	if err != nil || n != testBS || !bytes.Equal(out, page) {
 		t.Fatalf("hand-made LZO stream: n %d err %v", n, err)
+	}
+}
+
+func TestKdumpConcurrentReads(t *testing.T) {
+	f := kdumpSpec{}.build(t)
+	d := openBytes(t, f.buf, Options{CachePages: 8})
+	defer d.Close()
+	done := make(chan error)
+	for g := 0; g < 4; g++ {
+		go func() {
+			buf := make([]byte, testBS)
+			for pfn := uint64(0); pfn < f.maxPFN; pfn++ {
+				if k := f.kind[pfn]; k != kindPresent && k != kindZero {
+					continue
+				}
+				if _, err := d.ReadAt(buf, PhysAddr(pfn*testBS)); err != nil {
+					done <- err
+					return
+				}
+				if !bytes.Equal(buf, f.content[pfn]) {
+					done <- fmt.Errorf("pfn %#x: wrong contents", pfn)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 }
