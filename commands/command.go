@@ -42,6 +42,7 @@ func (e *UsageError) Error() string { return e.Msg }
 func All() []Command {
 	cmds := []Command{
 		rdCommand(),
+		logCommand(),
 		dumpinfoCommand(),
 		helpCommand(),
 		exitCommand("exit"),
