@@ -68,4 +68,3 @@ func firstDiff(got, want string) string {
 	}
 	return "(equal lines, different bytes)"
 }
-
