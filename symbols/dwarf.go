@@ -2,82 +2,224 @@ package symbols
 
 import (
 	"debug/dwarf"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Types answers questions about the kernel's C types from the vmlinux's
 // DWARF, through Go's debug/dwarf (which, unlike delve's godwarf, honours
 // DW_AT_data_bit_offset, the bitfield form GCC 12 emits for DWARF 5).
 //
-// This first version finds a struct by scanning the compilation units'
-// top-level DIEs on demand and caches what it found; the name index
-// built once over all units comes with the struct/whatis commands.
+// The first question builds a name index over every compilation unit
+// (see typeIndex); types are then decoded on demand. debug/dwarf's type
+// cache is a plain map, so every decode holds mu.
 type Types struct {
 	v    *Vmlinux
 	once sync.Once
 	data *dwarf.Data
+	ix   *typeIndex
 	err  error
 
-	mu      sync.Mutex
-	structs map[string]*dwarf.StructType
+	mapping []byte // the mapped vmlinux, or nil
+	stats   IndexStats
+	percpu  [2]uint64 // .data..percpu [start, end)
+
+	mu sync.Mutex // guards data.Type
 }
 
 // Types returns the vmlinux's type information.
 func (v *Vmlinux) Types() *Types {
-	v.typesOnce.Do(func() { v.types = &Types{v: v, structs: map[string]*dwarf.StructType{}} })
+	v.typesOnce.Do(func() { v.types = &Types{v: v} })
 	return v.types
 }
 
-func (t *Types) dwarfData() (*dwarf.Data, error) {
+// ErrNoDWARF: the vmlinux has no usable debug information.
+var ErrNoDWARF = errors.New("no usable DWARF debug info")
+
+func (t *Types) index() (*typeIndex, error) {
 	t.once.Do(func() {
-		t.data, t.err = t.v.f.DWARF()
-		if t.err != nil {
-			t.err = fmt.Errorf("%s: no usable DWARF: %w", t.v.Path, t.err)
+		start := time.Now()
+		d, err := t.loadDWARF()
+		if err != nil {
+			t.err = fmt.Errorf("%s: %w: %v", t.v.Path, ErrNoDWARF, err)
+			return
 		}
+		ix, units, err := buildIndex(d)
+		if err != nil {
+			t.err = fmt.Errorf("%s: %w: %v", t.v.Path, ErrNoDWARF, err)
+			return
+		}
+		if s := t.v.f.Section(".data..percpu"); s != nil {
+			t.percpu = [2]uint64{s.Addr, s.Addr + s.Size}
+		}
+		t.data, t.ix = d, ix
+		t.stats = IndexStats{Units: units, Names: ix.size(), Duration: time.Since(start), Mapped: t.mapping != nil}
 	})
-	return t.data, t.err
+	return t.ix, t.err
+}
+
+// Stats builds the index if needed and describes it.
+func (t *Types) Stats() (IndexStats, error) {
+	_, err := t.index()
+	return t.stats, err
+}
+
+func (t *Types) close() error {
+	if t == nil || t.mapping == nil {
+		return nil
+	}
+	m := t.mapping
+	t.mapping = nil
+	return syscall.Munmap(m)
+}
+
+// typeAt decodes the type whose DIE is at off.
+func (t *Types) typeAt(off dwarf.Offset) (dwarf.Type, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.data.Type(off)
+}
+
+// TypeError reports a type name that the debug info does not define.
+type TypeError struct{ Name string }
+
+func (e *TypeError) Error() string { return "no type named " + e.Name }
+
+// Is makes errors.Is(err, ErrNotFound) hold.
+func (e *TypeError) Is(target error) bool { return target == ErrNotFound }
+
+// LookupType resolves a C type name: "struct task_struct", "union x",
+// "enum y", a typedef, a base type ("unsigned long", "int"), or a bare
+// struct/union/enum tag ("task_struct"), tried in that order. Complete
+// definitions are preferred over declarations.
+func (t *Types) LookupType(name string) (dwarf.Type, error) {
+	ix, err := t.index()
+	if err != nil {
+		return nil, err
+	}
+	name = strings.Join(strings.Fields(name), " ")
+	var off dwarf.Offset
+	var ok bool
+	switch {
+	case strings.HasPrefix(name, "struct "):
+		off, ok = ix.structs[strings.TrimPrefix(name, "struct ")]
+	case strings.HasPrefix(name, "union "):
+		off, ok = ix.unions[strings.TrimPrefix(name, "union ")]
+	case strings.HasPrefix(name, "enum "):
+		off, ok = ix.enums[strings.TrimPrefix(name, "enum ")]
+	default:
+		for _, m := range []map[string]dwarf.Offset{ix.typedefs, ix.bases, ix.structs, ix.unions, ix.enums} {
+			if off, ok = m[name]; ok {
+				break
+			}
+		}
+		if !ok {
+			if bt := builtinType(name); bt != nil {
+				return bt, nil
+			}
+		}
+	}
+	if !ok {
+		return nil, &TypeError{Name: name}
+	}
+	return t.typeAt(off)
+}
+
+// Var is a global variable: its link-time address (for a per-CPU
+// variable, the offset into the per-CPU area) and its type.
+type Var struct {
+	Name   string
+	Addr   uint64
+	Type   dwarf.Type
+	PerCPU bool
+}
+
+// LookupVar finds a global variable with a fixed address (DW_OP_addr).
+func (t *Types) LookupVar(name string) (Var, error) {
+	ix, err := t.index()
+	if err != nil {
+		return Var{}, err
+	}
+	e, ok := ix.vars[name]
+	if !ok {
+		// Only declared in the debug info: the address comes from the
+		// symbol table.
+		typ, ok1 := ix.declVars[name]
+		sym, ok2 := t.v.symtab.Lookup(name)
+		if !ok1 || !ok2 {
+			return Var{}, fmt.Errorf("no variable %s: %w", name, ErrNotFound)
+		}
+		e = varEntry{typ: typ, addr: sym.Addr}
+	}
+	typ, err := t.typeAt(e.typ)
+	if err != nil {
+		return Var{}, fmt.Errorf("variable %s: %w", name, err)
+	}
+	pc := e.addr >= t.percpu[0] && e.addr < t.percpu[1]
+	return Var{Name: name, Addr: e.addr, Type: typ, PerCPU: pc}, nil
+}
+
+// Func is a function with code: its entry address and its type.
+type Func struct {
+	Name string
+	Addr uint64
+	Type *dwarf.FuncType
+}
+
+// LookupFunc finds a function by name.
+func (t *Types) LookupFunc(name string) (Func, error) {
+	ix, err := t.index()
+	if err != nil {
+		return Func{}, err
+	}
+	e, ok := ix.funcs[name]
+	if !ok {
+		return Func{}, fmt.Errorf("no function %s: %w", name, ErrNotFound)
+	}
+	typ, err := t.typeAt(e.die)
+	if err != nil {
+		return Func{}, fmt.Errorf("function %s: %w", name, err)
+	}
+	ft, ok := typ.(*dwarf.FuncType)
+	if !ok {
+		return Func{}, fmt.Errorf("function %s: DWARF type is %T", name, typ)
+	}
+	return Func{Name: name, Addr: e.addr, Type: ft}, nil
+}
+
+// LookupEnumerator finds an enumeration constant and its enum type.
+func (t *Types) LookupEnumerator(name string) (int64, *dwarf.EnumType, error) {
+	ix, err := t.index()
+	if err != nil {
+		return 0, nil, err
+	}
+	e, ok := ix.enumVals[name]
+	if !ok {
+		return 0, nil, fmt.Errorf("no enumerator %s: %w", name, ErrNotFound)
+	}
+	typ, err := t.typeAt(e.enum)
+	if err != nil {
+		return 0, nil, err
+	}
+	et, _ := typ.(*dwarf.EnumType)
+	return e.val, et, nil
 }
 
 // Struct returns the definition (not a declaration) of struct name.
 func (t *Types) Struct(name string) (*dwarf.StructType, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if s, ok := t.structs[name]; ok {
-		return s, nil
-	}
-	d, err := t.dwarfData()
+	typ, err := t.LookupType("struct " + name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("struct %s: %w", name, ErrNotFound)
 	}
-	r := d.Reader()
-	for {
-		e, err := r.Next()
-		if err != nil {
-			return nil, err
-		}
-		if e == nil {
-			return nil, fmt.Errorf("struct %s: %w", name, ErrNotFound)
-		}
-		if e.Tag == dwarf.TagCompileUnit {
-			continue // descend into the unit's top-level DIEs
-		}
-		if e.Tag == dwarf.TagStructType && e.Val(dwarf.AttrName) == name && e.Val(dwarf.AttrDeclaration) == nil {
-			typ, err := d.Type(e.Offset)
-			if err != nil {
-				return nil, fmt.Errorf("struct %s: %w", name, err)
-			}
-			st, ok := typ.(*dwarf.StructType)
-			if !ok {
-				return nil, fmt.Errorf("struct %s: DWARF type is %T", name, typ)
-			}
-			t.structs[name] = st
-			return st, nil
-		}
-		if e.Children {
-			r.SkipChildren()
-		}
+	st, ok := typ.(*dwarf.StructType)
+	if !ok {
+		return nil, fmt.Errorf("struct %s: DWARF type is %T", name, typ)
 	}
+	return st, nil
 }
 
 // MemberOffset returns the byte offset of member (which may name a
@@ -87,24 +229,69 @@ func (t *Types) MemberOffset(s, member string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if off, ok := findMember(st, member); ok {
-		return off, nil
+	if f, ok := FindMember(st, member); ok {
+		return f.Offset, nil
 	}
 	return 0, fmt.Errorf("struct %s has no member %s: %w", s, member, ErrNotFound)
 }
 
-func findMember(st *dwarf.StructType, member string) (uint64, bool) {
+// Member is a resolved struct or union member.
+type Member struct {
+	Name    string
+	Type    dwarf.Type
+	Offset  uint64 // bytes from the start of the outermost struct
+	BitPos  int64  // bit position from the start of the outermost struct; meaningful with BitSize
+	BitSize int64  // zero unless a bitfield
+}
+
+// FindMember looks member up in st, descending into anonymous structs
+// and unions the way C does.
+func FindMember(st *dwarf.StructType, member string) (Member, bool) {
 	for _, f := range st.Field {
 		if f.Name == member {
-			return uint64(f.ByteOffset), true
+			bp := FieldBitPos(f)
+			return Member{Name: f.Name, Type: f.Type, Offset: uint64(bp / 8), BitPos: bp, BitSize: f.BitSize}, true
 		}
 		if f.Name == "" {
-			if inner, ok := f.Type.(*dwarf.StructType); ok {
-				if off, ok := findMember(inner, member); ok {
-					return uint64(f.ByteOffset) + off, true
+			if inner, ok := Unqualify(f.Type).(*dwarf.StructType); ok {
+				if m, ok := FindMember(inner, member); ok {
+					m.Offset += uint64(f.ByteOffset)
+					m.BitPos += f.ByteOffset * 8
+					return m, true
 				}
 			}
 		}
 	}
-	return 0, false
+	return Member{}, false
+}
+
+// FieldBitPos returns a member's bit position from the start of its
+// struct, for both DWARF 5's DW_AT_data_bit_offset and DWARF 4's
+// big-endian-relative DW_AT_bit_offset (x86_64 is little endian).
+func FieldBitPos(f *dwarf.StructField) int64 {
+	if f.BitSize == 0 {
+		return f.ByteOffset * 8
+	}
+	if f.DataBitOffset != 0 || f.BitOffset == 0 && f.ByteOffset == 0 {
+		return f.DataBitOffset
+	}
+	unit := f.ByteSize
+	if unit == 0 {
+		unit = f.Type.Size()
+	}
+	return f.ByteOffset*8 + unit*8 - f.BitOffset - f.BitSize
+}
+
+// Unqualify strips typedefs, const and volatile.
+func Unqualify(t dwarf.Type) dwarf.Type {
+	for {
+		switch x := t.(type) {
+		case *dwarf.TypedefType:
+			t = x.Type
+		case *dwarf.QualType:
+			t = x.Type
+		default:
+			return t
+		}
+	}
 }

@@ -24,6 +24,8 @@ type Vmlinux struct {
 
 	typesOnce sync.Once
 	types     *Types
+
+	linesState // Lines(), in lines.go
 }
 
 // ErrNotVmlinux: the file is not an ELF kernel image.
@@ -61,6 +63,7 @@ var releaseRE = regexp.MustCompile(`^Linux version (\S+)`)
 
 // Close releases the file.
 func (v *Vmlinux) Close() error {
+	v.types.close() // unmaps the DWARF before the file goes
 	if v.r != nil {
 		return v.r.Close()
 	}

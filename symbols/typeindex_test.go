@@ -1,0 +1,118 @@
+package symbols_test
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/kcrash/kcrash/internal/coretest"
+	"github.com/kcrash/kcrash/symbols"
+)
+
+func openCorpusVmlinux(tb testing.TB) *symbols.Vmlinux {
+	tb.Helper()
+	p := coretest.Path(tb, "kernel/vmlinux")
+	f, err := os.Open(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v, err := symbols.OpenVmlinux(f, f, p)
+	if err != nil {
+		f.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { v.Close() })
+	return v
+}
+
+// TestTypeIndexCorpus looks up the names the commands depend on in the
+// corpus vmlinux and logs how long the index took to build.
+func TestTypeIndexCorpus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the corpus vmlinux")
+	}
+	v := openCorpusVmlinux(t)
+	ty := v.Types()
+	st, err := ty.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	t.Logf("index: %d units, %d names in %v (mapped %v); heap in use %d MiB",
+		st.Units, st.Names, st.Duration, st.Mapped, ms.HeapInuse>>20)
+
+	types := map[string]string{
+		"struct task_struct": "struct task_struct",
+		"task_struct":        "struct task_struct",
+		"struct list_head":   "struct list_head",
+		"pid_t":              "pid_t",
+		"unsigned long":      "unsigned long",
+		"int":                "int",
+		"enum system_states": "enum system_states",
+	}
+	for name, want := range types {
+		typ, err := ty.LookupType(name)
+		if err != nil {
+			t.Errorf("LookupType(%q): %v", name, err)
+			continue
+		}
+		if got := symbols.TypeName(typ); got != want {
+			t.Errorf("LookupType(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if _, err := ty.LookupType("struct no_such_struct_kcrash"); !errors.Is(err, symbols.ErrNotFound) {
+		t.Errorf("missing struct: err = %v, want ErrNotFound", err)
+	}
+
+	vars := []struct {
+		name, decl string
+		percpu     bool
+	}{
+		{"jiffies", "volatile unsigned long jiffies", false},
+		{"linux_banner", "const char linux_banner[155]", false},
+		{"init_task", "struct task_struct init_task", false},
+		{"current_task", "struct task_struct *current_task", true},
+		{"runqueues", "struct rq runqueues", true},
+	}
+	for _, tc := range vars {
+		vr, err := ty.LookupVar(tc.name)
+		if err != nil {
+			t.Errorf("LookupVar(%s): %v", tc.name, err)
+			continue
+		}
+		if got := symbols.Declare(vr.Type, vr.Name); got != tc.decl && tc.name != "linux_banner" {
+			t.Errorf("LookupVar(%s) declares %q, want %q", tc.name, got, tc.decl)
+		}
+		if vr.PerCPU != tc.percpu {
+			t.Errorf("LookupVar(%s).PerCPU = %v", tc.name, vr.PerCPU)
+		}
+		if s, ok := v.Symtab().Lookup(tc.name); !ok || s.Addr != vr.Addr {
+			t.Errorf("LookupVar(%s).Addr = %#x, symtab has %#x", tc.name, vr.Addr, s.Addr)
+		}
+	}
+	off, err := ty.MemberOffset("task_struct", "rcu_users") // inside an anonymous union
+	if err != nil || off == 0 {
+		t.Errorf("MemberOffset(task_struct, rcu_users) = %d, %v", off, err)
+	}
+}
+
+func BenchmarkTypeIndex(b *testing.B) {
+	p := coretest.Path(b, "kernel/vmlinux")
+	for b.Loop() {
+		f, err := os.Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, err := symbols.OpenVmlinux(f, f, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := v.Types().Stats(); err != nil {
+			b.Fatal(err)
+		}
+		v.Close()
+	}
+}
