@@ -516,10 +516,12 @@ func (p *kdumpPager) locateData(pa PhysAddr, d pageDesc, dOff int64, detail bool
 		l.state = PageZero
 	case d.off < 0 || d.off > math.MaxInt64-int64(d.size):
 		fail(ErrCorrupt, "page descriptor at %#x points at offset %#x, outside the file", p.src.fileOff(dOff), d.off)
-	case d.off+int64(d.size) > p.size:
-		fail(ErrNotInDump, "file truncated at %#x: page data was at %#x", p.size, d.off)
 	case !p.src.avail(d.off, int64(d.size)):
-		fail(ErrNotInDump, "file truncated: page data at %#x is not in the flattened file", d.off)
+		if p.src.format == FormatFlattened {
+			fail(ErrNotInDump, "flattened file truncated: no record holds the page data (rearranged offset %#x)", d.off)
+		} else {
+			fail(ErrNotInDump, "file truncated at %#x: page data was at %#x", p.size, d.off)
+		}
 	}
 	return l
 }
@@ -837,7 +839,11 @@ func (p *kdumpPager) lostRanges(b *backend) []Range {
 			pfn++
 		}
 		if truncCount > 0 {
-			b.warnings = append(b.warnings, fmt.Sprintf("file truncated at %d bytes: %d dumped pages have no data in it", p.size, truncCount))
+			where := fmt.Sprintf("file truncated at %d bytes", p.size)
+			if p.src.format == FormatFlattened {
+				where = "flattened file truncated"
+			}
+			b.warnings = append(b.warnings, fmt.Sprintf("%s: %d dumped pages have no data in it", where, truncCount))
 		}
 		if incompleteCount > 0 {
 			b.warnings = append(b.warnings, fmt.Sprintf("dump incomplete: %d dumped pages were never written", incompleteCount))
@@ -858,7 +864,8 @@ func (p *kdumpPager) lostRanges(b *backend) []Range {
 }
 
 // tailLost reports whether the last descriptors or their data are
-// missing, the cheap sign of a truncated file. Descriptors of zero pages
+// missing, the cheap sign of a truncated or incomplete file (pages are
+// written in pfn order, so losses show at the end). Descriptors of zero pages
 // point at the start of the data area, so up to descSample of the last
 // ones are checked.
 func (p *kdumpPager) tailLost() bool {
@@ -876,8 +883,8 @@ func (p *kdumpPager) tailLost() bool {
 	}
 	for i := uint64(0); i < n; i++ {
 		d := decodeDesc(buf[i*pageDescSize:])
-		if d.off != 0 && !p.src.avail(d.off, int64(d.size)) {
-			return true
+		if d.off == 0 || !p.src.avail(d.off, int64(d.size)) {
+			return true // unwritten (incomplete dump) or cut off
 		}
 	}
 	return false

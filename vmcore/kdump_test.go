@@ -667,21 +667,25 @@ func TestKdumpCorruptPage(t *testing.T) {
 }
 
 func TestKdumpIncomplete(t *testing.T) {
-	f := kdumpSpec{status: dumpCompressedZlib | dumpCompressedIncomplete, zeroDesc: 200}.build(t)
-	d := openBytes(t, f.buf, Options{})
-	w := strings.Join(d.Warnings(), "\n")
-	if !strings.Contains(w, "incomplete") || len(d.Missing()) == 0 {
-		t.Fatalf("warnings %q, missing %v", w, d.Missing())
-	}
-	if !d.Kdump().Incomplete() || !strings.Contains(d.Kdump().StatusString(), "incomplete") {
-		t.Error("header does not report the incomplete status")
-	}
-	_, err := d.ReadAt(make([]byte, 8), 499*testBS)
-	if !errors.Is(err, ErrNotInDump) || !strings.Contains(err.Error(), "dump incomplete") {
-		t.Errorf("read of an unwritten page: %v", err)
-	}
-	if n := checkPages(t, d, f); n == 0 {
-		t.Error("no page could be read")
+	for _, status := range []uint32{dumpCompressedZlib | dumpCompressedIncomplete, 0} {
+		t.Run(fmt.Sprintf("status=%#x", status), func(t *testing.T) {
+			f := kdumpSpec{status: status, zeroDesc: 200}.build(t)
+			d := openBytes(t, f.buf, Options{})
+			w := strings.Join(d.Warnings(), "\n")
+			if !strings.Contains(w, "incomplete") || len(d.Missing()) == 0 {
+				t.Fatalf("warnings %q, missing %v", w, d.Missing())
+			}
+			if got := d.Kdump().Incomplete(); got != (status&dumpCompressedIncomplete != 0) || got != strings.Contains(d.Kdump().StatusString(), "incomplete") {
+				t.Errorf("Incomplete() = %v, status %q", got, d.Kdump().StatusString())
+			}
+			_, err := d.ReadAt(make([]byte, 8), 499*testBS)
+			if !errors.Is(err, ErrNotInDump) || !strings.Contains(err.Error(), "dump incomplete") {
+				t.Errorf("read of an unwritten page: %v", err)
+			}
+			if n := checkPages(t, d, f); n == 0 {
+				t.Error("no page could be read")
+			}
+		})
 	}
 }
 
