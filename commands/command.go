@@ -15,6 +15,7 @@ import (
 
 // Env is everything a command may touch.
 type Env struct {
+	Session  *Session // aliases and settings; nil means a fresh default session
 	Kernel   *analyze.Kernel
 	DumpPath string // as given by the user, for display
 	Out      io.Writer
@@ -42,6 +43,9 @@ func (e *UsageError) Error() string { return e.Msg }
 func All() []Command {
 	cmds := []Command{
 		rdCommand(),
+		aliasCommand(),
+		setCommand(),
+		symCommand(),
 		logCommand(),
 		dumpinfoCommand(),
 		helpCommand(),

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"strings"
 )
 
 // Runner executes command lines against one Env and remembers whether
-// any command failed, for the process exit status.
+// any command failed, for the process exit status. It owns the session
+// state that crash keeps globally: aliases and settings.
 type Runner struct {
 	Env    *Env
 	Err    io.Writer // where failures are reported, one line each
@@ -17,10 +20,20 @@ type Runner struct {
 }
 
 // RunLine runs one line, which may hold several commands separated by
-// ';'. It returns ErrExit when a command asked to end the session.
+// ';', each optionally followed by "| shell pipeline", "> file" or
+// ">> file". It returns ErrExit when a command asked to end the session.
 func (r *Runner) RunLine(ctx context.Context, line string) error {
 	for _, cmdline := range splitCommands(line) {
-		words, err := splitWords(cmdline)
+		if sh, ok := strings.CutPrefix(strings.TrimSpace(cmdline), "!"); ok {
+			r.shell(ctx, sh)
+			continue
+		}
+		red, err := splitRedirect(cmdline)
+		if err != nil {
+			r.fail(cmdline, err)
+			continue
+		}
+		words, err := splitWords(red.command)
 		if err != nil {
 			r.fail(cmdline, err)
 			continue
@@ -28,7 +41,8 @@ func (r *Runner) RunLine(ctx context.Context, line string) error {
 		if len(words) == 0 {
 			continue
 		}
-		if err := r.run(ctx, words); err != nil {
+		words = r.Env.session().expandAlias(words)
+		if err := r.runRedirected(ctx, words, red); err != nil {
 			if errors.Is(err, ErrExit) {
 				return err
 			}
@@ -40,7 +54,93 @@ func (r *Runner) RunLine(ctx context.Context, line string) error {
 	return nil
 }
 
-func (r *Runner) run(ctx context.Context, words []string) (err error) {
+// redirect is a command with where its output goes.
+type redirect struct {
+	command  string
+	pipeline string // "| pipeline": run by /bin/sh with the output as input
+	file     string // "> file" or ">> file"
+	append   bool
+}
+
+// splitRedirect finds the first unquoted '|' or '>' of a command, as
+// crash does; everything after it is the pipeline or the file.
+func splitRedirect(s string) (redirect, error) {
+	var quote rune
+	for i, c := range s {
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '|':
+			p := strings.TrimSpace(s[i+1:])
+			if p == "" {
+				return redirect{}, errors.New("missing command after '|'")
+			}
+			return redirect{command: s[:i], pipeline: p}, nil
+		case c == '>':
+			rest, app := s[i+1:], false
+			if strings.HasPrefix(rest, ">") {
+				rest, app = rest[1:], true
+			}
+			f := strings.TrimSpace(rest)
+			if f == "" || strings.ContainsAny(f, " \t") {
+				return redirect{}, fmt.Errorf("bad redirection target %q", f)
+			}
+			return redirect{command: s[:i], file: f, append: app}, nil
+		}
+	}
+	return redirect{command: s}, nil
+}
+
+func (r *Runner) runRedirected(ctx context.Context, words []string, red redirect) error {
+	switch {
+	case red.file != "":
+		flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		if red.append {
+			flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+		}
+		f, err := os.OpenFile(red.file, flags, 0o644)
+		if err != nil {
+			r.fail(words[0], err)
+			return err
+		}
+		defer f.Close()
+		return r.run(ctx, words, f)
+	case red.pipeline != "":
+		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", red.pipeline)
+		cmd.Stdout, cmd.Stderr = r.Env.Out, r.Err
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			r.fail(words[0], err)
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			r.fail(words[0], fmt.Errorf("pipeline %q: %w", red.pipeline, err))
+			return err
+		}
+		runErr := r.run(ctx, words, in)
+		in.Close()
+		// The pipeline's own status (grep finding nothing) is not the
+		// command's failure, as in crash.
+		_ = cmd.Wait()
+		return runErr
+	}
+	return r.run(ctx, words, r.Env.Out)
+}
+
+// shell runs "!command" with the session's output.
+func (r *Runner) shell(ctx context.Context, line string) {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
+	cmd.Stdout, cmd.Stderr = r.Env.Out, r.Err
+	if err := cmd.Run(); err != nil {
+		r.fail("!"+line, err)
+	}
+}
+
+func (r *Runner) run(ctx context.Context, words []string, out io.Writer) (err error) {
 	name, args := words[0], words[1:]
 	c, ok := Lookup(name)
 	if !ok {
@@ -56,7 +156,8 @@ func (r *Runner) run(ctx context.Context, words []string) (err error) {
 		}
 	}()
 	env := *r.Env
-	args, env.JSON = stripJSONFlag(args, env.JSON)
+	env.Out = out
+	args, env.JSON = stripJSONFlag(args, env.JSON || env.session().JSON)
 	err = c.Run(ctx, &env, args)
 	if err != nil && !errors.Is(err, ErrExit) {
 		var ue *UsageError
