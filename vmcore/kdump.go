@@ -17,6 +17,32 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
+// Reading makedumpfile's kdump-compressed format (formats.md §1b).
+//
+// Layout: block 0 disk_dump_header, then sub_hdr_size blocks of
+// kdump_sub_header and notes, then bitmap_blocks of bitmaps (1st half:
+// the frame is RAM; 2nd half: the frame is dumped), then one page_desc_t
+// per set bit of the 2nd bitmap in pfn order, then page data.
+//
+// pfn → descriptor: the descriptor index of a pfn is the number of set
+// bits of the 2nd bitmap below it. At open a cumulative count is kept
+// for every 512 frames (one uint64 per 64 bitmap bytes), so a lookup
+// costs one table read plus at most eight popcounts.
+//
+// Zero pages: makedumpfile and QEMU write one raw zero page at the start
+// of the data area and point the descriptor of every all-zero page at
+// it. At open the block there is read once; if it is all zeros, every
+// raw one-block descriptor with that offset is reported as PageZero.
+//
+// Truncation: nothing read from a header is allocated beyond what the
+// file holds. Bitmaps are read as far as the file goes (frames past
+// that are unknown: not dumped, and listed as missing). Descriptors and
+// page data are checked against the file (or, for flattened files, the
+// records) on every read, so a cut-off page fails with ErrNotInDump. The
+// ranges to list as missing need a pass over the descriptor table; it is
+// made only when the last descriptors or their data are absent, the file
+// is marked incomplete, or the flattened container saw its end cut off.
+
 // kdump-compressed layout constants (makedumpfile:diskdump_mod.h;
 // formats.md §1b).
 const (

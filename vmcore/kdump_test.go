@@ -818,3 +818,28 @@ func TestKdumpConcurrentReads(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkKdumpReadPage(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		flags uint32
+	}{{"zlib", dumpCompressedZlib}, {"snappy", dumpCompressedSnappy}, {"zstd", dumpCompressedZstd}, {"lzo", dumpCompressedLZO}, {"raw", 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			f := kdumpSpec{comp: func(uint64) uint32 { return c.flags }}.build(b)
+			d, err := New(bytes.NewReader(f.buf), int64(len(f.buf)), Options{CachePages: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			buf := make([]byte, testBS)
+			b.SetBytes(testBS)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				pfn := uint64(1 + i%4) // present pages; the 1-page cache alternates
+				if _, err := d.ReadAt(buf, PhysAddr(pfn*testBS)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
