@@ -183,6 +183,10 @@ func stripJSONFlag(args []string, json bool) ([]string, bool) {
 
 func (r *Runner) fail(name string, err error) {
 	r.Failed++
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(r.Err, "%s: interrupted\n", name)
+		return
+	}
 	fmt.Fprintf(r.Err, "%s: %v\n", name, err)
 }
 

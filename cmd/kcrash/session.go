@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/kcrash/kcrash/analyze"
 	"github.com/kcrash/kcrash/commands"
+	"github.com/kcrash/kcrash/commands/shell"
 	"github.com/kcrash/kcrash/vmcore"
 )
 
@@ -157,6 +159,11 @@ func runSession(ctx context.Context, o sessionOptions, args []string, stdin io.R
 		return err
 	}
 	defer closeFn()
+	if !isTerminal(stdin) || len(o.commands) > 0 {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt)
+		defer stop()
+	}
 	for _, w := range k.Dump().Warnings() {
 		fmt.Fprintf(stderr, "WARNING: %s\n", w)
 	}
@@ -192,29 +199,42 @@ func runSession(ctx context.Context, o sessionOptions, args []string, stdin io.R
 		}
 		return finish()
 	}
-	interactive := isTerminal(stdin)
-	if interactive && !o.silent {
-		fmt.Fprintf(stdout, "kcrash: %s (%s)\n", filepath.Base(dumpPath), k.Dump().Format())
+	if isTerminal(stdin) {
+		if !o.silent {
+			fmt.Fprintf(stdout, "kcrash: %s (%s)\n\n", filepath.Base(dumpPath), k.Dump().Format())
+		}
+		symbolNames := func() []string {
+			tab, err := k.Symbols()
+			if err != nil {
+				return nil
+			}
+			names := make([]string, 0, tab.Len())
+			for _, s := range tab.All() {
+				names = append(names, s.Name)
+			}
+			return names
+		}
+		lr, err := shell.NewReadline("kcrash> ", shell.DefaultHistoryFile(), shell.Completions(symbolNames, nil), stdin.(*os.File), stdout)
+		if err != nil {
+			return err
+		}
+		defer lr.Close()
+		if err := shell.Run(ctx, lr, r); err != nil {
+			return err
+		}
+		return finish()
 	}
-	if _, err := runLinesPrompt(ctx, r, stdin, stdout, interactive); err != nil {
+	if _, err := runLines(ctx, r, stdin); err != nil {
 		return err
 	}
 	return finish()
 }
 
+// runLines runs commands read line by line from a file or a pipe.
 func runLines(ctx context.Context, r *commands.Runner, in io.Reader) (exit bool, err error) {
-	return runLinesPrompt(ctx, r, in, io.Discard, false)
-}
-
-// runLinesPrompt reads commands line by line. The full line editor
-// (history, completion) replaces the prompt loop for terminals later.
-func runLinesPrompt(ctx context.Context, r *commands.Runner, in io.Reader, out io.Writer, prompt bool) (exit bool, err error) {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for {
-		if prompt {
-			fmt.Fprint(out, "kcrash> ")
-		}
 		if !sc.Scan() {
 			return false, sc.Err()
 		}
