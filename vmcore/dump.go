@@ -45,6 +45,7 @@ type backend struct {
 	notes       []Note
 	kdump       *KdumpHeader // kdump and flattened formats only
 	elf         *ELFInfo     // ELF only
+	lkcd        *LKCDHeader  // LKCD only
 	warnings    []string
 	missing     []Range // ranges cut off by a truncated file
 	closer      io.Closer
@@ -55,7 +56,7 @@ type backend struct {
 type opener func(r io.ReaderAt, size int64, opts Options) (*backend, error)
 
 // openers is the one ordered list of formats Open tries.
-var openers = []opener{openELF, openKdump, openFlattened}
+var openers = []opener{openELF, openKdump, openFlattened, openLKCD}
 
 // Dump is an opened crash dump.
 type Dump struct {
@@ -192,6 +193,9 @@ func (d *Dump) Kdump() *KdumpHeader { return d.b.kdump }
 
 // ELF returns ELF-specific facts, or nil for other formats.
 func (d *Dump) ELF() *ELFInfo { return d.b.elf }
+
+// LKCD returns the LKCD headers, or nil for other formats.
+func (d *Dump) LKCD() *LKCDHeader { return d.b.lkcd }
 
 // Size is the size of the dump file in bytes.
 func (d *Dump) Size() int64 { return d.size }

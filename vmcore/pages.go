@@ -1,0 +1,91 @@
+package vmcore
+
+import (
+	"errors"
+	"iter"
+)
+
+// Page is one page frame of a dump as [Dump.Pages] yields it.
+type Page struct {
+	PFN   PFN
+	State PageState
+	// Data holds the page's bytes for PagePresent and PageZero (all
+	// zeros), nil otherwise. It is borrowed: valid only until the
+	// iteration continues.
+	Data []byte
+}
+
+// Addr is the physical address of the page.
+func (p Page) Addr(pageSize uint64) PhysAddr { return PhysAddr(uint64(p.PFN) * pageSize) }
+
+// Pages yields every page frame of the dump's ranges once, in ascending
+// PFN order, with its state and (for present and zero pages) its bytes.
+// A page whose data cannot be read because the file is cut short is
+// yielded as PageNotDumped; corrupt page data ends the iteration with an
+// error wrapping ErrCorrupt. Frames between ranges are not yielded: they
+// are not part of the dump.
+func (d *Dump) Pages() iter.Seq2[Page, error] {
+	return func(yield func(Page, error) bool) {
+		ps := d.b.pageSize
+		buf := make([]byte, ps)
+		for pfn, state := range d.pageFrames() {
+			p := Page{PFN: pfn, State: state}
+			switch state {
+			case PagePresent:
+				_, err := d.b.mem.readAt(buf, PhysAddr(uint64(pfn)*ps))
+				switch {
+				case err == nil:
+					p.Data = buf
+				case errors.Is(err, ErrNotInDump):
+					p.State = PageNotDumped
+				case errors.Is(err, ErrExcluded):
+					// A page partly covered by an excluded tail and
+					// partly by data: the readable part cannot stand for
+					// the page, so the whole frame counts as excluded.
+					p.State = PageExcluded
+				default:
+					if !yield(p, err) {
+						return
+					}
+					return
+				}
+			case PageZero:
+				clear(buf)
+				p.Data = buf
+			}
+			if !yield(p, nil) {
+				return
+			}
+		}
+	}
+}
+
+// PageStates yields every page frame of the dump's ranges once, in
+// ascending PFN order, with the state the dump's index records for it.
+// Unlike [Dump.Pages] it reads no page data, so it is cheap for the
+// compressed formats; an ELF page whose data lies past the end of a
+// truncated file is still reported as present here.
+func (d *Dump) PageStates() iter.Seq2[PFN, PageState] { return d.pageFrames() }
+
+func (d *Dump) pageFrames() iter.Seq2[PFN, PageState] {
+	return func(yield func(PFN, PageState) bool) {
+		ps := d.b.pageSize
+		next := uint64(0) // lowest pfn not yet yielded
+		for _, r := range d.b.ranges {
+			if r.End <= r.Start {
+				continue
+			}
+			first := max(uint64(r.Start)/ps, next)
+			last := (uint64(r.End) - 1) / ps // inclusive: r.End may be the top of the address space
+			for pfn := first; pfn <= last; pfn++ {
+				if !yield(PFN(pfn), d.b.mem.pageState(PFN(pfn))) {
+					return
+				}
+				if pfn == last {
+					break
+				}
+			}
+			next = last + 1
+		}
+	}
+}
