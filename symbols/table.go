@@ -1,7 +1,9 @@
 package symbols
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"sort"
 )
 
@@ -26,7 +28,7 @@ type Table struct {
 // returns the first global one (upper-case type), else the first.
 func NewTable(syms []Symbol) *Table {
 	s := append([]Symbol(nil), syms...)
-	sort.SliceStable(s, func(i, j int) bool { return s[i].Addr < s[j].Addr })
+	slices.SortStableFunc(s, func(a, b Symbol) int { return cmp.Compare(a.Addr, b.Addr) })
 	t := &Table{byAddr: s, byName: make(map[string]int, len(s))}
 	for i, sym := range s {
 		if j, ok := t.byName[sym.Name]; ok && (isGlobal(s[j].Type) || !isGlobal(sym.Type)) {
@@ -78,11 +80,18 @@ func (t *Table) ByAddr(addr uint64) (Symbol, uint64, bool) {
 func (t *Table) Relocated(delta uint64) *Table {
 	const kernelMap = 0xffffffff80000000
 	out := make([]Symbol, len(t.byAddr))
+	sorted := true
 	for i, s := range t.byAddr {
 		if s.Addr >= kernelMap && s.Type != 'a' && s.Type != 'A' {
 			s.Addr += delta
 		}
 		out[i] = s
+		sorted = sorted && (i == 0 || out[i-1].Addr <= s.Addr)
 	}
-	return NewTable(out)
+	if !sorted { // absolute symbols inside the image range can fall out of order
+		return NewTable(out)
+	}
+	// Every image address moved by the same delta, so the order and the
+	// name index stay valid.
+	return &Table{byAddr: out, byName: t.byName}
 }
