@@ -73,6 +73,16 @@ func Open(d *vmcore.Dump, cfg Config) (*Kernel, error) {
 		}
 		k.vmlinux = cfg.Vmlinux
 	}
+	if (k.vi == nil || !k.vi.HasKernelOffset) && cfg.KASLROffset == nil && k.vmlinux != nil {
+		// No VMCOREINFO (a QEMU dump of a guest that did not publish it):
+		// recover the slide and phys_base from the CPU state, as crash does.
+		if kaslr, pb, err := k.deriveFromQEMU(); err == nil {
+			k.kaslr = kaslr
+			if cfg.PhysBase == nil {
+				k.physBase = pb
+			}
+		}
+	}
 	return k, nil
 }
 
