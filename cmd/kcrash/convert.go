@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kcrash/kcrash/analyze"
+	"github.com/kcrash/kcrash/vmcore"
+)
+
+type convertOptions struct {
+	to             string
+	compress       string
+	filter         int
+	verify         bool
+	excludedAsZero bool
+	panicString    string
+	lkcdVersion    int
+	workers        int
+}
+
+func newConvertCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o convertOptions
+	c := &cobra.Command{
+		Use:   "convert --to lkcd|elf|kdump [--compress zlib|zstd|snappy|none] [--filter LEVEL] [--verify] IN OUT",
+		Short: "convert a dump to LKCD (the lcrash format), ELF or kdump-compressed",
+		Long: `convert writes the dump IN in another format to OUT, accounting for every page
+frame: pages with data are written, pages a filter excluded stay excluded
+(ELF, kdump), and frames IN has no data for stay absent.
+
+  --to lkcd    LKCD v8 (v9 when the headers need more room), the lcrash format
+               that crash still reads: pages zlib-compressed (or --compress none).
+               LKCD cannot mark a page excluded: a filtered input is refused
+               unless --excluded-as-zero writes those pages as zeros.
+               LKCD has no VMCOREINFO, so crash needs the KASLR offset and
+               phys_base on its command line; convert prints them. kcrash
+               reads them back from a copy of the notes it keeps in the header.
+  --to elf     ELF64 vmcore, physical addresses only, one PT_LOAD per run of
+               pages, all notes of IN (registers, VMCOREINFO) in one PT_NOTE.
+  --to kdump   makedumpfile's kdump-compressed format (header version 6),
+               zlib by default, or zstd, snappy, none.
+
+  --filter LEVEL  makedumpfile's dump level; only bit 1 (zero pages) is
+               supported, as it needs no kernel knowledge.
+  --verify     re-open OUT and compare every page with IN before keeping it.
+
+OUT is written to a temporary file in its directory and renamed over OUT
+only when complete (and verified), so a failed or interrupted conversion
+never leaves a file under OUT.`,
+		Args:          cobra.ExactArgs(2),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			return runConvert(ctx, o, args[0], args[1], stdout, stderr)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.to, "to", "", "output format: lkcd, elf or kdump")
+	f.StringVar(&o.compress, "compress", "", "page compression: zlib (default), zstd, snappy (kdump only) or none")
+	f.IntVar(&o.filter, "filter", 0, "dump level: bit 1 (value 1) drops zero pages; other bits are not supported yet")
+	f.BoolVar(&o.verify, "verify", false, "re-open the output and compare every page with the input")
+	f.BoolVar(&o.excludedAsZero, "excluded-as-zero", false, "LKCD: write pages excluded from the input as zero pages")
+	f.StringVar(&o.panicString, "panic-string", "", "LKCD: the panic message for dh_panic_string (crash's sys PANIC line)")
+	f.IntVar(&o.lkcdVersion, "lkcd-version", 0, "LKCD: header version 8 or 9 (default: 8 unless the headers need 9)")
+	f.IntVar(&o.workers, "workers", 0, "pages compressed in parallel by this many workers (default: all CPUs)")
+	_ = c.MarkFlagRequired("to")
+	return c
+}
+
+func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, stderr io.Writer) (err error) {
+	switch o.to {
+	case "lkcd", "elf", "kdump":
+	default:
+		return fmt.Errorf("--to %q: want lkcd, elf or kdump", o.to)
+	}
+	if o.filter&^1 != 0 {
+		return fmt.Errorf("--filter %d: only bit 1 (zero pages) is supported; excluding cache, user or free pages needs the kernel's page structures, not done yet", o.filter)
+	}
+	if o.filter < 0 {
+		return fmt.Errorf("--filter %d: not a dump level", o.filter)
+	}
+	comp := vmcore.Compression(o.compress)
+	if o.to == "elf" && comp != "" && comp != vmcore.CompressNone {
+		return fmt.Errorf("--compress %s: ELF pages are not compressed", comp)
+	}
+	if o.to == "lkcd" && comp != "" && comp != vmcore.CompressZlib && comp != vmcore.CompressNone {
+		return fmt.Errorf("--compress %s: LKCD pages are zlib-compressed or raw (none)", comp)
+	}
+	if o.to == "lkcd" && o.filter != 0 {
+		return errors.New("--filter with --to lkcd: LKCD cannot mark a page excluded")
+	}
+	if err := notSameFile(in, out); err != nil {
+		return err
+	}
+
+	d, err := vmcore.Open(in, vmcore.Options{})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	ci := crashInfo(d, o.panicString, stderr)
+
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".kcrash-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if tmp != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	prog := newProgress(stderr, "writing")
+	wo := vmcore.WriteOptions{
+		Compression: comp,
+		Workers:     o.workers,
+		DropZero:    o.filter&1 != 0,
+		Progress: func(done, total uint64) error {
+			prog.show(done, total)
+			return ctx.Err()
+		},
+	}
+	var st vmcore.WriteStats
+	switch o.to {
+	case "elf":
+		st, err = vmcore.WriteELF(tmp, d, wo)
+	case "kdump":
+		st, err = vmcore.WriteKdump(tmp, d, vmcore.KdumpOptions{WriteOptions: wo, Crash: ci})
+	case "lkcd":
+		st, err = vmcore.WriteLKCD(tmp, d, vmcore.LKCDOptions{WriteOptions: wo, Crash: ci,
+			ExcludedAsZero: o.excludedAsZero, Version: o.lkcdVersion})
+		if errors.Is(err, vmcore.ErrExcludedPages) {
+			err = fmt.Errorf("%w\n(use --excluded-as-zero to write them as zero pages, or convert the unfiltered dump)", err)
+		}
+	}
+	prog.done()
+	if err != nil {
+		return fmt.Errorf("converting %s: %w", in, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if o.verify {
+		cs, err := verifyConversion(ctx, d, tmp.Name(), st, o, stderr)
+		if err != nil {
+			return fmt.Errorf("verifying %s: %w", out, err)
+		}
+		fmt.Fprintf(stdout, "verified: %v\n", cs)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return err
+	}
+	tmp = nil
+	fmt.Fprintf(stdout, "%s: %s, %v\n", out, o.to, st)
+	if o.to == "lkcd" {
+		if kaslr, pb, ok := vmcore.LKCDReaderHint(d); ok {
+			fmt.Fprintf(stdout, "crash needs: crash --kaslr=%#x --machdep phys_base=%s vmlinux %s\n", kaslr, signedHex(pb), out)
+		} else {
+			fmt.Fprintf(stdout, "the input records no KASLR offset or phys_base: crash may need --kaslr and --machdep phys_base= found by other means\n")
+		}
+	}
+	return nil
+}
+
+func signedHex(v int64) string {
+	if v < 0 {
+		return "-" + "0x" + strconv.FormatUint(uint64(-v), 16)
+	}
+	return "0x" + strconv.FormatUint(uint64(v), 16)
+}
+
+// notSameFile refuses to convert a file onto itself: the rename would
+// replace the input.
+func notSameFile(in, out string) error {
+	si, err := os.Stat(in)
+	if err != nil {
+		return err
+	}
+	if so, err := os.Stat(out); err == nil && os.SameFile(si, so) {
+		return fmt.Errorf("%s and %s are the same file", in, out)
+	}
+	return nil
+}
+
+// crashInfo finds what the LKCD and kdump headers record about the
+// crash: the panic CPU and each CPU's current task, through the kernel's
+// own symbols (kallsyms via VMCOREINFO; no vmlinux needed). What cannot
+// be found is left unknown.
+func crashInfo(d *vmcore.Dump, panicString string, stderr io.Writer) vmcore.CrashInfo {
+	ci := vmcore.CrashInfo{PanicString: panicString}
+	k, err := analyze.Open(d, analyze.Config{})
+	if err != nil {
+		return ci
+	}
+	if cpu, _, err := analyze.PanicCPU(k); err == nil {
+		ci.PanicCPU, ci.PanicCPUKnown = cpu, true
+	} else {
+		fmt.Fprintf(stderr, "note: panic CPU unknown (%v)\n", err)
+	}
+	for i := range d.CPUs() {
+		t, err := analyze.CurrentTask(k, i)
+		if err != nil {
+			fmt.Fprintf(stderr, "note: current task of CPU %d unknown (%v)\n", i, err)
+			t = 0
+		}
+		ci.CurrentTasks = append(ci.CurrentTasks, uint64(t))
+	}
+	if ci.PanicCPUKnown && ci.PanicCPU < len(ci.CurrentTasks) {
+		ci.PanicTask = ci.CurrentTasks[ci.PanicCPU]
+	}
+	return ci
+}
+
+func verifyConversion(ctx context.Context, d *vmcore.Dump, path string, st vmcore.WriteStats, o convertOptions, stderr io.Writer) (vmcore.CompareStats, error) {
+	c, err := vmcore.Open(path, vmcore.Options{})
+	if err != nil {
+		return vmcore.CompareStats{}, err
+	}
+	defer c.Close()
+	prog := newProgress(stderr, "verifying")
+	defer prog.done()
+	return vmcore.Compare(d, c, vmcore.CompareOptions{
+		ExcludedAsZero: st.ExcludedAsZero > 0,
+		ZeroDropped:    o.filter&1 != 0,
+		Progress: func(done uint64) error {
+			prog.show(done, st.Frames)
+			return ctx.Err()
+		},
+	})
+}
+
+// progress prints a one-line progress report on stderr when stderr is
+// a terminal, and nothing otherwise.
+type progress struct {
+	w     io.Writer
+	what  string
+	on    bool
+	last  time.Time
+	shown bool
+}
+
+func newProgress(w io.Writer, what string) *progress {
+	f, ok := w.(*os.File)
+	on := false
+	if ok {
+		st, err := f.Stat()
+		on = err == nil && st.Mode()&os.ModeCharDevice != 0
+	}
+	return &progress{w: w, what: what, on: on}
+}
+
+func (p *progress) show(done, total uint64) {
+	if !p.on || time.Since(p.last) < 200*time.Millisecond || total == 0 {
+		return
+	}
+	p.last = time.Now()
+	p.shown = true
+	fmt.Fprintf(p.w, "\r%s: %d/%d pages (%d%%)", p.what, done, total, done*100/total)
+}
+
+func (p *progress) done() {
+	if p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.shown = false
+	}
+}
