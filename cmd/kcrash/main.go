@@ -72,6 +72,7 @@ With no arguments it opens the bundled sample dump from the source tree.`,
 	f.StringVar(&o.physBase, "phys-base", "", "phys_base (hex, may be negative) when the dump cannot tell")
 	f.BoolVar(&o.force, "force", false, "use the vmlinux even if it does not match the dump")
 	root.AddCommand(newDumpinfoCmd(stdout))
+	root.AddCommand(newTriageCmd(stdout, stderr))
 	root.AddCommand(newConvertCmd(stdout, stderr))
 	return root
 }

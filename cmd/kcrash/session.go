@@ -247,7 +247,7 @@ func runLines(ctx context.Context, r *commands.Runner, in io.Reader) (exit bool,
 	}
 }
 
-func isTerminal(r io.Reader) bool {
+func isTerminal(r any) bool {
 	f, ok := r.(*os.File)
 	if !ok {
 		return false
