@@ -36,6 +36,9 @@ type Kernel struct {
 	vmlinux   *symbols.Vmlinux
 	symtabOne sync.Once
 	symtab    *symbols.Table
+
+	taskCache taskCache // tasks.go
+	mmCache   mmCache   // mm.go
 }
 
 // Config carries what the user may tell when the dump cannot.

@@ -1,0 +1,64 @@
+package analyze
+
+import "sort"
+
+// HasLastArrival reports whether tasks record when they last ran:
+// task_struct.sched_info.last_arrival, which needs CONFIG_SCHED_INFO
+// (without it struct sched_info is empty).
+func HasLastArrival(k *Kernel) bool {
+	if k.vmlinux == nil {
+		return false
+	}
+	return hasMember(k.vmlinux.Types(), "sched_info", "last_arrival")
+}
+
+// TaskLastRun returns t's sched_info.last_arrival (ns of rq clock).
+func TaskLastRun(k *Kernel, t *Task) (uint64, error) {
+	if k.vmlinux == nil {
+		return 0, ErrNoTypes
+	}
+	ty := k.vmlinux.Types()
+	si, _, err := member(ty, "task_struct", "sched_info")
+	if err != nil {
+		return 0, err
+	}
+	la, _, err := member(ty, "sched_info", "last_arrival")
+	if err != nil {
+		return 0, err
+	}
+	return k.ReadU64(t.Addr+VirtAddr(si+la), "sched_info last_arrival")
+}
+
+// SortByLastRun returns a copy of tasks ordered most recently run first,
+// as crash's sort_context_array_by_last_run.
+func SortByLastRun(k *Kernel, tasks []*Task) ([]*Task, error) {
+	lr := make(map[*Task]uint64, len(tasks))
+	for _, t := range tasks {
+		v, err := TaskLastRun(k, t)
+		if err != nil {
+			return nil, err
+		}
+		lr[t] = v
+	}
+	out := append([]*Task(nil), tasks...)
+	sort.SliceStable(out, func(i, j int) bool { return lr[out[i]] > lr[out[j]] })
+	return out, nil
+}
+
+// TaskKernelSP returns the kernel stack pointer saved when t was last
+// switched out (task_struct.thread.sp, x86_64).
+func TaskKernelSP(k *Kernel, t *Task) (VirtAddr, error) {
+	if k.vmlinux == nil {
+		return 0, ErrNoTypes
+	}
+	ty := k.vmlinux.Types()
+	th, _, err := member(ty, "task_struct", "thread")
+	if err != nil {
+		return 0, err
+	}
+	sp, _, err := member(ty, "thread_struct", "sp")
+	if err != nil {
+		return 0, err
+	}
+	return k.ReadPtr(t.Addr+VirtAddr(th+sp), "thread_struct sp")
+}

@@ -1,0 +1,475 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/kcrash/kcrash/analyze"
+)
+
+func psCommand() Command {
+	return Command{
+		Name:    "ps",
+		Summary: "display process status information",
+		Synopsis: `ps [-k|-u|-G] [-s] [-p|-c|-l|-S|-A|-H] [--json]
+     [pid | task | command] ...`,
+		Help: `  This command displays process status for selected, or all, processes
+  in the system.  If no arguments are entered, the process data is
+  is displayed for all processes.  Specific processes may be selected
+  by using the following identifier formats:
+
+       pid  a process PID.
+      task  a hexadecimal task_struct pointer.
+   command  a command name.  If a command name is made up of letters that
+            are all numerical values, precede the name string with a "\".
+
+  The process list may be further restricted by the following options:
+
+        -k  select all kernel threads.
+        -u  select all user tasks.
+        -G  display only the thread group leader in a thread group.
+
+  The default output shows the task's PID, its parent's PID, the CPU it
+  last ran on, its task_struct address, its state (RU, IN, UN, ID, ZO,
+  ST, TR, DE, PA, WA, NE), its share of physical memory (%MEM), its
+  virtual size (VSZ) and resident set (RSS) in kilobytes, and its name;
+  kernel threads' names are in brackets.  A ">" marks the task that was
+  running on each CPU when the system crashed.
+
+        -s  replace the TASK column with the KSTACKP column, the saved
+            kernel stack pointer (thread.sp).
+        -p  display the parental hierarchy of selected, or all, tasks.
+        -c  display the children of selected, or all, tasks.
+        -l  display the task's last-run timestamp (sched_info.last_arrival),
+            most recent first; needs CONFIG_SCHED_INFO.
+        -S  display a summary consisting of the number of tasks in a task
+            state.
+        -A  display only the active task on each cpu.
+        -H  display no header line.
+    --json  one JSON array of the selected tasks: pid, ppid, cpu, task,
+            state, pct_mem, vsz_kb, rss_kb, comm, kernel_thread, active.
+
+  The crash options -t, -a, -g, -r, -m, -C and -y are not supported yet.
+
+  EXAMPLES
+    Show the process status of all current tasks:
+
+      kcrash> ps
+            PID    PPID  CPU       TASK        ST  %MEM      VSZ      RSS  COMM
+              0       0   0  ffffffff8c411600  RU   0.0        0        0  [swapper/0]
+              0       0   1  ffff8f06401d8000  RU   0.0        0        0  [swapper/1]
+              1       0   1  ffff8f0640178000  IN   1.4     2256     1788  init
+      ...
+      >      46       1   0  ffff8f0640363c00  RU   0.5      984      692  kc-trigger
+
+    Show the parental hierarchy of task 46:
+
+      kcrash> ps -p 46
+      PID: 0        TASK: ffffffff8c411600  CPU: 0    COMMAND: "swapper/0"
+       PID: 1        TASK: ffff8f0640178000  CPU: 1    COMMAND: "init"
+        PID: 46       TASK: ffff8f0640363c00  CPU: 0    COMMAND: "kc-trigger"`,
+		Run: runPs,
+	}
+}
+
+const (
+	psKernel = 1 << iota
+	psUser
+	psGroup
+	psKstackp
+	psParents
+	psChildren
+	psLastRun
+	psSummary
+	psActive
+	psNoHeader
+)
+
+// psExclusive are crash's mutually exclusive ps modes.
+const psExclusive = psParents | psChildren | psLastRun | psSummary | psActive
+
+// psSelector is one "pid | task | command" operand.
+type psSelector struct {
+	pid  int32
+	task analyze.VirtAddr
+	comm string
+	kind byte // 'p', 't', 'c'
+}
+
+func (s psSelector) match(t *analyze.Task) bool {
+	switch s.kind {
+	case 'p':
+		return t.PID == s.pid
+	case 't':
+		return t.Addr == s.task
+	}
+	return t.Comm == s.comm
+}
+
+func runPs(ctx context.Context, env *Env, args []string) error {
+	opts, operands, err := getopt(args, "HASgstcpkuGlmarC:y:")
+	if err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	flags := 0
+	excl := func(f int) error {
+		if flags&psExclusive&^f != 0 {
+			return fmt.Errorf("-a, -t, -c, -p, -g, -l, -m, -S, -r and -A flags are all mutually-exclusive")
+		}
+		flags |= f
+		return nil
+	}
+	for _, o := range opts {
+		switch o.c {
+		case 'k':
+			if flags&psUser != 0 {
+				return fmt.Errorf("-u and -k are mutually exclusive")
+			}
+			flags |= psKernel
+		case 'u':
+			if flags&psKernel != 0 {
+				return fmt.Errorf("-u and -k are mutually exclusive")
+			}
+			flags |= psUser
+		case 'G':
+			flags |= psGroup
+		case 's':
+			flags |= psKstackp
+		case 'H':
+			flags |= psNoHeader
+		case 'p':
+			err = excl(psParents)
+		case 'c':
+			err = excl(psChildren)
+		case 'S':
+			err = excl(psSummary)
+		case 'A':
+			err = excl(psActive)
+		case 'l':
+			if !analyze.HasLastArrival(env.Kernel) {
+				return &UsageError{Msg: "last-run timestamps do not exist in this kernel"}
+			}
+			err = excl(psLastRun)
+		case 'm':
+			if !analyze.HasLastArrival(env.Kernel) {
+				return &UsageError{Msg: "last-run timestamps do not exist in this kernel"}
+			}
+			return fmt.Errorf("option -m is not supported yet")
+		default:
+			return fmt.Errorf("option -%c is not supported yet", o.c)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	tasks, err := analyze.Tasks(env.Kernel)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	var sels []psSelector
+	if len(operands) > 0 {
+		if flags&psSummary != 0 {
+			return fmt.Errorf("-S option takes no arguments")
+		}
+		for _, a := range operands {
+			if s, ok := parseTaskSelector(tasks, a); ok {
+				sels = append(sels, s)
+			} else if isNumber(a) {
+				// crash reports the bad operand and goes on with the rest.
+				fmt.Fprintf(&b, "ps: invalid task or pid value: %s\n\n", a)
+			} else {
+				sels = append(sels, psSelector{kind: 'c', comm: strings.TrimPrefix(a, `\`)})
+			}
+		}
+	}
+	if flags&psLastRun != 0 {
+		tasks, err = analyze.SortByLastRun(env.Kernel, tasks)
+		if err != nil {
+			return err
+		}
+	}
+	// The rows, in crash's order: every task once for "ps", every task
+	// once per matching operand otherwise.
+	var rows []*analyze.Task
+	for _, t := range tasks {
+		if len(operands) == 0 {
+			rows = append(rows, t)
+			continue
+		}
+		for _, s := range sels {
+			if s.match(t) {
+				rows = append(rows, t)
+			}
+		}
+	}
+	rows = filterPs(env.Kernel, tasks, rows, flags, len(operands) > 0)
+
+	if env.JSON {
+		return psJSON(env, rows)
+	}
+	if flags&(psExclusive&^psActive|psNoHeader) == 0 {
+		col := "      TASK      "
+		if flags&psKstackp != 0 {
+			col = "     KSTACKP    "
+		}
+		b.WriteString("      PID    PPID  CPU " + col + "  ST  %MEM      VSZ      RSS  COMM\n")
+	}
+	if flags&psSummary != 0 {
+		writePsSummary(&b, rows)
+		_, err := io.WriteString(env.Out, b.String())
+		return err
+	}
+	byAddr := map[analyze.VirtAddr]*analyze.Task{}
+	for _, t := range tasks {
+		byAddr[t.Addr] = t
+	}
+	for i, t := range rows {
+		if i%64 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch {
+		case flags&psParents != 0:
+			writeParents(&b, t, byAddr)
+			b.WriteString("\n")
+		case flags&psChildren != 0:
+			writeChildren(&b, t, tasks)
+			b.WriteString("\n")
+		case flags&psLastRun != 0:
+			if err := writeLastRun(&b, env.Kernel, t, tasks[0]); err != nil {
+				return err
+			}
+		default:
+			if flags&psActive != 0 && len(operands) == 0 && !t.Active {
+				continue
+			}
+			if err := writePsLine(&b, env.Kernel, t, flags); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = io.WriteString(env.Out, b.String())
+	return err
+}
+
+// filterPs applies -k, -u and -G.
+func filterPs(k *analyze.Kernel, all, rows []*analyze.Task, flags int, specified bool) []*analyze.Task {
+	out := rows[:0:0]
+	seen := map[*analyze.Task]bool{}
+	for _, t := range rows {
+		if flags&psUser != 0 && t.KernelThread() {
+			continue
+		}
+		if flags&psKernel != 0 && !t.KernelThread() {
+			continue
+		}
+		if flags&psGroup != 0 {
+			if t.PID != t.TGID {
+				if !specified {
+					continue
+				}
+				// A selected thread stands for its group leader.
+				var leader *analyze.Task
+				for _, l := range all {
+					if l.PID == t.TGID {
+						leader = l
+						break
+					}
+				}
+				if leader == nil {
+					continue
+				}
+				t = leader
+			}
+			if seen[t] {
+				continue
+			}
+			seen[t] = true
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// parseTaskSelector reads a pid or task address operand the way crash's
+// str_to_context does: a decimal pid first, then a hexadecimal task
+// address, then a hexadecimal pid.
+func parseTaskSelector(tasks []*analyze.Task, s string) (psSelector, bool) {
+	if !isNumber(s) {
+		return psSelector{}, false
+	}
+	if d, err := strconv.ParseInt(s, 10, 32); err == nil {
+		for _, t := range tasks {
+			if t.PID == int32(d) {
+				return psSelector{kind: 'p', pid: int32(d)}, true
+			}
+		}
+	}
+	h, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"), 16, 64)
+	if err != nil {
+		return psSelector{}, false
+	}
+	for _, t := range tasks {
+		if uint64(t.Addr) == h {
+			return psSelector{kind: 't', task: t.Addr}, true
+		}
+	}
+	for _, t := range tasks {
+		if uint64(t.PID) == h {
+			return psSelector{kind: 'p', pid: t.PID}, true
+		}
+	}
+	return psSelector{}, false
+}
+
+// isNumber is crash's IS_A_NUMBER: decimal or hexadecimal digits.
+func isNumber(s string) bool {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// writePsLine prints one row as crash's show_ps_data does.
+func writePsLine(b *strings.Builder, k *analyze.Kernel, t *analyze.Task, flags int) error {
+	u, err := analyze.TaskMemUsage(k, t)
+	if err != nil {
+		return err
+	}
+	if t.Active {
+		b.WriteString("> ")
+	} else {
+		b.WriteString("  ")
+	}
+	ptr := fmt.Sprintf("%16x", uint64(t.Addr))
+	if flags&psKstackp != 0 {
+		// An active task's stack pointer is in its CPU's registers,
+		// not in thread.sp: crash shows "--".
+		ptr = "       --       "
+		if !t.Active {
+			sp, err := analyze.TaskKernelSP(k, t)
+			if err != nil {
+				return err
+			}
+			ptr = fmt.Sprintf("%16x", uint64(sp))
+		}
+	}
+	st := t.StateString()
+	fmt.Fprintf(b, "%7d %7d %3d  %s %3s", t.PID, t.PPID, t.CPU, ptr, st)
+	if len(st) > 3 {
+		b.WriteString(" ")
+	} else {
+		b.WriteString("  ")
+	}
+	fmt.Fprintf(b, "%4s %8d %8d  ", fmt.Sprintf("%.1f", u.Percent), u.TotalVM*4096/1024, u.RSS*4096/1024)
+	if t.KernelThread() {
+		b.WriteString("[" + t.Comm + "]\n")
+	} else {
+		b.WriteString(t.Comm + "\n")
+	}
+	return nil
+}
+
+// taskHeader is crash's print_task_header line.
+func taskHeader(t *analyze.Task) string {
+	return fmt.Sprintf("PID: %-7d  TASK: %-16x  CPU: %-3d  COMMAND: \"%s\"\n", t.PID, uint64(t.Addr), t.CPU, t.Comm)
+}
+
+func writeParents(b *strings.Builder, t *analyze.Task, byAddr map[analyze.VirtAddr]*analyze.Task) {
+	chain := []*analyze.Task{t}
+	for len(chain) < 1<<16 {
+		p, ok := byAddr[chain[len(chain)-1].Parent]
+		if !ok || p == chain[len(chain)-1] {
+			break
+		}
+		chain = append(chain, p)
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		b.WriteString(strings.Repeat(" ", len(chain)-1-i) + taskHeader(chain[i]))
+	}
+}
+
+func writeChildren(b *strings.Builder, t *analyze.Task, all []*analyze.Task) {
+	b.WriteString(taskHeader(t))
+	n := 0
+	for _, c := range all {
+		if c.Parent == t.Addr {
+			b.WriteString("  " + taskHeader(c))
+			n++
+		}
+	}
+	if n == 0 {
+		b.WriteString("  (no children)\n")
+	}
+}
+
+func writePsSummary(b *strings.Builder, rows []*analyze.Task) {
+	var order []string
+	count := map[string]int{}
+	for _, t := range rows {
+		s := t.StateString()
+		if count[s] == 0 {
+			order = append(order, s)
+		}
+		count[s]++
+	}
+	for _, s := range order {
+		fmt.Fprintf(b, "  %s: %d\n", s, count[s])
+	}
+}
+
+func writeLastRun(b *strings.Builder, k *analyze.Kernel, t, first *analyze.Task) error {
+	w, err := analyze.TaskLastRun(k, first)
+	if err != nil {
+		return err
+	}
+	width := len(strconv.FormatUint(w, 10))
+	lr, err := analyze.TaskLastRun(k, t)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(b, "[%*d] [%s]  %s", width, lr, t.StateString(), taskHeader(t))
+	return nil
+}
+
+// PsRowJSON is one task of "ps --json".
+type PsRowJSON struct {
+	PID          int32   `json:"pid"`
+	PPID         int32   `json:"ppid"`
+	CPU          int     `json:"cpu"`
+	Task         string  `json:"task"`
+	State        string  `json:"state"`
+	PctMem       float64 `json:"pct_mem"`
+	VSZKB        uint64  `json:"vsz_kb"`
+	RSSKB        uint64  `json:"rss_kb"`
+	Comm         string  `json:"comm"`
+	KernelThread bool    `json:"kernel_thread"`
+	Active       bool    `json:"active"`
+}
+
+func psJSON(env *Env, rows []*analyze.Task) error {
+	out := make([]PsRowJSON, 0, len(rows))
+	for _, t := range rows {
+		u, err := analyze.TaskMemUsage(env.Kernel, t)
+		if err != nil {
+			return err
+		}
+		pct, _ := strconv.ParseFloat(fmt.Sprintf("%.1f", u.Percent), 64)
+		out = append(out, PsRowJSON{
+			PID: t.PID, PPID: t.PPID, CPU: t.CPU, Task: fmt.Sprintf("%x", uint64(t.Addr)),
+			State: t.StateString(), PctMem: pct, VSZKB: u.TotalVM * 4, RSSKB: u.RSS * 4,
+			Comm: t.Comm, KernelThread: t.KernelThread(), Active: t.Active,
+		})
+	}
+	return json.NewEncoder(env.Out).Encode(out)
+}
