@@ -225,9 +225,7 @@ func formatRanges(rs []Range) string {
 	return s
 }
 
-// PageCounts tallies the page frames of the dump's ranges by state. It
-// visits every page, so it costs a pass over the page index (not over the
-// data, except for ELF where "zero" needs the bytes: see CountZeroPages).
+// PageCounts tallies the page frames of the dump's ranges by state.
 type PageCounts struct {
 	Present, Excluded, Zero, NotDumped uint64
 }
