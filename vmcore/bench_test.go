@@ -2,6 +2,9 @@ package vmcore_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kcrash/kcrash/internal/coretest"
@@ -11,11 +14,25 @@ import (
 // BenchmarkReadAllPages reads every page of each corpus dump once, the
 // work a conversion or a full-memory search does. Bytes/s counts the
 // pages actually returned (excluded pages cost a bitmap look-up only).
+//
+// KCRASH_BENCH_DUMPS (space-separated paths) benchmarks other dumps
+// instead of the corpus, e.g. bench/readall.sh's distro-kernel dumps.
 func BenchmarkReadAllPages(b *testing.B) {
-	for _, sc := range coretest.Scenarios(b) {
-		for _, name := range coretest.Dumps(b, sc) {
-			path := coretest.Path(b, sc+"/"+name)
-			b.Run(sc+"/"+name, func(b *testing.B) {
+	var paths, names []string
+	if env := os.Getenv("KCRASH_BENCH_DUMPS"); env != "" {
+		for _, p := range strings.Fields(env) {
+			paths, names = append(paths, p), append(names, filepath.Base(p))
+		}
+	} else {
+		for _, sc := range coretest.Scenarios(b) {
+			for _, name := range coretest.Dumps(b, sc) {
+				paths, names = append(paths, coretest.Path(b, sc+"/"+name)), append(names, sc+"/"+name)
+			}
+		}
+	}
+	for i, path := range paths {
+		{
+			b.Run(names[i], func(b *testing.B) {
 				var bytes int64
 				for i := 0; i < b.N; i++ {
 					// A fresh open each round, so the page cache starts cold.
