@@ -228,7 +228,11 @@ func (info *DumpInfo) WriteText(w io.Writer) error {
 		return *s
 	}
 	row("DUMPFILE", "%s (%d bytes)", info.File, info.FileSize)
-	row("FORMAT", "%s, %s pages", info.Format, info.Compression)
+	if info.Compression == "none" {
+		row("FORMAT", "%s, uncompressed pages", info.Format)
+	} else {
+		row("FORMAT", "%s, %s-compressed pages", info.Format, info.Compression)
+	}
 	if k := info.Kdump; k != nil {
 		row("HEADER", "%q version %d, dump level %d, status %#x, max_mapnr %d", k.Signature, k.HeaderVersion, k.DumpLevel, k.Status, k.MaxMapnr)
 	}
