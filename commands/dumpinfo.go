@@ -64,6 +64,7 @@ type DumpInfo struct {
 	Missing      []RangeInfo       `json:"missing_ranges,omitempty"`
 	Kdump        *KdumpInfo        `json:"kdump_header,omitempty"`
 	ELF          *ELFInfo          `json:"elf,omitempty"`
+	LKCD         *LKCDInfo         `json:"lkcd_header,omitempty"`
 	VMCOREINFO   map[string]string `json:"vmcoreinfo,omitempty"`
 	VMCOREINFOKs []string          `json:"-"`
 	Warnings     []string          `json:"warnings"`
@@ -117,6 +118,22 @@ type ELFInfo struct {
 	PTNotes  int    `json:"pt_notes"`
 	PTLoads  int    `json:"pt_loads"`
 	Physical bool   `json:"physical_only"` // QEMU paging=false: p_vaddr is 0
+}
+
+// LKCDInfo is the part of the LKCD headers worth showing.
+type LKCDInfo struct {
+	Version     uint32 `json:"version"`
+	DumpLevel   uint32 `json:"dump_level"`
+	Compress    uint32 `json:"dump_compress"`
+	PanicString string `json:"panic_string"`
+	CurrentTask string `json:"current_task"`
+	DumpingCPU  *int   `json:"dumping_cpu"` // null without an x86_64 asm header
+	NumPages    uint32 `json:"num_pages"`
+	Records     uint64 `json:"records"`
+	Ended       bool   `json:"end_record"`
+	// KcrashNotes: the file holds kcrash's copy of the original notes,
+	// so VMCOREINFO (KASLR offset, phys_base) and the full registers.
+	KcrashNotes bool `json:"kcrash_notes"`
 }
 
 func hexp(v uint64) *string { s := fmt.Sprintf("%#x", v); return &s }
@@ -179,6 +196,17 @@ func CollectDumpInfo(k *analyze.Kernel, path string) (*DumpInfo, error) {
 		}
 		info.ELF = &ELFInfo{PhOff: fmt.Sprintf("%#x", e.PhOff), PTNotes: e.NumNotes, PTLoads: len(e.Loads), Physical: phys}
 	}
+	if h := d.LKCD(); h != nil {
+		info.LKCD = &LKCDInfo{Version: h.Version, DumpLevel: h.DumpLevel, Compress: h.Compress, PanicString: h.PanicString,
+			CurrentTask: fmt.Sprintf("%#x", h.CurrentTask), NumPages: h.NumPages, Records: h.Records, Ended: h.Ended, KcrashNotes: h.KcrashNotes}
+		if h.Asm != nil {
+			cpu := int(h.Asm.DumpingCPU)
+			info.LKCD.DumpingCPU = &cpu
+		}
+		if info.Release == "" {
+			info.Release = h.Utsname.Release
+		}
+	}
 	for _, c := range d.CPUs() {
 		pid := c.PID
 		ci := CPUInfo{CPU: c.Index, PID: &pid, RIP: fmt.Sprintf("%#016x", c.Regs.RIP), RSP: fmt.Sprintf("%#016x", c.Regs.RSP)}
@@ -238,6 +266,18 @@ func (info *DumpInfo) WriteText(w io.Writer) error {
 	}
 	if e := info.ELF; e != nil {
 		row("ELF", "e_phoff %s, %d PT_NOTE, %d PT_LOAD%s", e.PhOff, e.PTNotes, e.PTLoads, map[bool]string{true: " (physical addresses only)", false: ""}[e.Physical])
+	}
+	if l := info.LKCD; l != nil {
+		cpu := "unknown"
+		if l.DumpingCPU != nil {
+			cpu = fmt.Sprint(*l.DumpingCPU)
+		}
+		row("HEADER", "LKCD version %#x, dump level %d, compress %d, %d pages (%d records%s), dumping CPU %s, panic task %s",
+			l.Version, l.DumpLevel, l.Compress, l.NumPages, l.Records, map[bool]string{true: "", false: ", no END record"}[l.Ended], cpu, l.CurrentTask)
+		row("PANIC", "%q", l.PanicString)
+		if !l.KcrashNotes {
+			row("NOTE", "LKCD records no KASLR offset or phys_base: give --kaslr and --phys-base")
+		}
 	}
 	row("ARCH", "%s", info.Arch)
 	row("PAGE SIZE", "%d", info.PageSize)

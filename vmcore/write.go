@@ -218,6 +218,9 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 						continue
 					}
 					p.zero = p.state == PageZero || isZero(p.data)
+					if p.zero {
+						continue // every writer has its own zero-page record
+					}
 					out, ok := comp.compress(p.out, p.data)
 					if ok {
 						p.out, p.compressed = out, true

@@ -26,6 +26,7 @@ type convertOptions struct {
 	excludedAsZero bool
 	panicString    string
 	lkcdVersion    int
+	lkcdPlain      bool
 	workers        int
 }
 
@@ -74,6 +75,7 @@ never leaves a file under OUT.`,
 	f.BoolVar(&o.excludedAsZero, "excluded-as-zero", false, "LKCD: write pages excluded from the input as zero pages")
 	f.StringVar(&o.panicString, "panic-string", "", "LKCD: the panic message for dh_panic_string (crash's sys PANIC line)")
 	f.IntVar(&o.lkcdVersion, "lkcd-version", 0, "LKCD: header version 8 or 9 (default: 8 unless the headers need 9)")
+	f.BoolVar(&o.lkcdPlain, "lkcd-plain", false, "LKCD: leave out kcrash's copy of the notes (VMCOREINFO, full registers) from the header")
 	f.IntVar(&o.workers, "workers", 0, "pages compressed in parallel by this many workers (default: all CPUs)")
 	_ = c.MarkFlagRequired("to")
 	return c
@@ -141,7 +143,7 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 		st, err = vmcore.WriteKdump(tmp, d, vmcore.KdumpOptions{WriteOptions: wo, Crash: ci})
 	case "lkcd":
 		st, err = vmcore.WriteLKCD(tmp, d, vmcore.LKCDOptions{WriteOptions: wo, Crash: ci,
-			ExcludedAsZero: o.excludedAsZero, Version: o.lkcdVersion})
+			ExcludedAsZero: o.excludedAsZero, Version: o.lkcdVersion, OmitNotes: o.lkcdPlain})
 		if errors.Is(err, vmcore.ErrExcludedPages) {
 			err = fmt.Errorf("%w\n(use --excluded-as-zero to write them as zero pages, or convert the unfiltered dump)", err)
 		}

@@ -99,6 +99,26 @@ func TestConvertCommand(t *testing.T) {
 	}
 }
 
+// TestConvertLKCDPlain writes an LKCD file without kcrash's notes, as
+// lcrash-era tools would have, and checks what dumpinfo still shows:
+// the registers from the asm header, the release, the panic string.
+func TestConvertLKCDPlain(t *testing.T) {
+	in := corpusDump(t, false)
+	out := filepath.Join(t.TempDir(), "plain.lkcd")
+	if _, stderr, code := kcrash(t, "", "convert", "--to", "lkcd", "--lkcd-plain", "--lkcd-version", "9", "--panic-string", "test panic", in, out); code != 0 {
+		t.Fatalf("convert: %s", stderr)
+	}
+	info, stderr, code := kcrash(t, "", "dumpinfo", out)
+	if code != 0 {
+		t.Fatalf("dumpinfo: %s", stderr)
+	}
+	for _, want := range []string{"LKCD version 0x9", `PANIC: "test panic"`, "RELEASE: 6.", "give --kaslr", "0xffffffff"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("dumpinfo lacks %q:\n%s", want, info)
+		}
+	}
+}
+
 func TestConvertRefusals(t *testing.T) {
 	filtered := corpusDump(t, true)
 	dir := t.TempDir()
