@@ -6,6 +6,7 @@ usage: artifacts.py WORK OUTDIR CHROOT
 import hashlib, json, os, re, shutil, subprocess, sys, time
 
 WORK, OUT, CHROOT = sys.argv[1:4]
+KDIR = os.environ.get("KERNEL_DIR", "kernel")
 SCENARIOS = ["qemu-4l", "qemu-5l", "kdump"]
 BUNDLED = {("qemu-4l", "vmcore-d31-zstd.kdump")}   # also kept uncompressed
 ZSTD = ["zstd", "-q", "-f", "-19", "--long=27", "-T0"]
@@ -52,11 +53,11 @@ timings = {}
 # ---------------------------------------------------------------- kernel
 kdir = os.path.join(OUT, "kernel")
 os.makedirs(kdir, exist_ok=True)
-vmlinux = os.path.join(WORK, "kernel", "vmlinux")
-ko = os.path.join(WORK, "kernel", "kcrashtest.ko")
+vmlinux = os.path.join(WORK, KDIR, "vmlinux")
+ko = os.path.join(WORK, KDIR, "kcrashtest.ko")
 timings["zstd vmlinux"] = round(compress(vmlinux, os.path.join(kdir, "vmlinux.zst")), 1)
 shutil.copy(ko, os.path.join(kdir, "kcrashtest.ko"))
-shutil.copy(os.path.join(WORK, "kernel", "config"), os.path.join(kdir, "config"))
+shutil.copy(os.path.join(WORK, KDIR, "config"), os.path.join(kdir, "config"))
 release = open(os.path.join(WORK, "kernelrelease")).read().strip()
 notes = sh(["readelf", "-n", vmlinux])
 build_id = re.search(r"Build ID: ([0-9a-f]+)", notes).group(1)

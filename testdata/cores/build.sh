@@ -28,6 +28,11 @@ MEM_QEMU=128          # MiB, qemu-4l and qemu-5l
 MEM_KDUMP=256         # MiB, kdump scenario
 CRASHKERNEL=64M       # crashkernel= reservation of the kdump scenario
 SMP=2
+# Extra make variables for the kernel build. Source paths in the DWARF are the
+# build directory ($WORK/linux-source-6.1); the committed corpus was built with
+# the default WORK=/var/tmp/kcrash-corpus. (Mapping them with
+# KCFLAGS=-fdebug-prefix-map=... would work but changes every object.)
+KMAKEFLAGS=${KMAKEFLAGS:-}
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
@@ -93,9 +98,12 @@ do_kernel() {
 		check_config
 		cp "$HERE/kernel.config" "$want"
 	fi
-	if [ "$FORCE" = 1 ] || [ ! -f arch/x86/boot/bzImage ] || [ ! -f vmlinux ] || [ .config -nt vmlinux ]; then
+	if [ "$FORCE" = 1 ] || [ ! -f arch/x86/boot/bzImage ] || [ ! -f vmlinux ] || [ .config -nt vmlinux ] \
+		|| [ "$(cat "$WORK/kernel.buildflags" 2>/dev/null)" != "$KMAKEFLAGS" ]; then
 		local t0=$(date +%s)
-		make -j"$JOBS" bzImage modules
+		# shellcheck disable=SC2086
+		make -j"$JOBS" $KMAKEFLAGS bzImage modules
+		echo "$KMAKEFLAGS" > "$WORK/kernel.buildflags"
 		echo "kernel build: $(( $(date +%s) - t0 )) s" > "$WORK/kernel-build-time.txt"
 	fi
 	make -s kernelrelease > "$WORK/kernelrelease"

@@ -16,7 +16,8 @@ Machine paths are rewritten to basenames in all outputs.
 import os, re, shutil, subprocess, sys, time
 
 CHROOT, WORK, SC, OUT = sys.argv[1:5]
-VMLINUX = "/corpus/kernel/vmlinux"
+KDIR = os.environ.get("KERNEL_DIR", "kernel")
+VMLINUX = "/corpus/%s/vmlinux" % KDIR
 TMP = os.path.join(WORK, "oracle-tmp", SC)
 os.makedirs(TMP, exist_ok=True)
 dumps = open(os.path.join(WORK, SC, "dumps.txt")).read().split()
@@ -60,7 +61,7 @@ def crash_one(dump, command):
 
 # ------------------------------------------------------------ discovery
 primary = dumps[0]
-d31 = [d for d in dumps if "d31" in d and d.endswith(".kdump")]
+d31 = sorted([d for d in dumps if "d31" in d and d.endswith(".kdump")], key=lambda d: "zlib" not in d)
 vmci = dict(l.split("=", 1) for l in open(os.path.join(WORK, SC, "vmcoreinfo.txt")).read().splitlines() if "=" in l)
 
 out = crash_batch(primary, ["sym panic", "sym linux_banner", "sym _stext", "ps",
@@ -76,9 +77,9 @@ def grab(pat, text, what):
     return m.group(1)
 
 
-panic_addr = int(grab(r"^([0-9a-f]{16}) \(T\) panic$", out, "panic"), 16)
-banner = int(grab(r"^([0-9a-f]{16}) \([A-Za-z]\) linux_banner$", out, "linux_banner"), 16)
-stext = int(grab(r"^([0-9a-f]{16}) \(T\) _stext$", out, "_stext"), 16)
+panic_addr = int(grab(r"^([0-9a-f]{16}) \(T\) panic\b", out, "panic"), 16)
+banner = int(grab(r"^([0-9a-f]{16}) \([A-Za-z]\) linux_banner\b", out, "linux_banner"), 16)
+stext = int(grab(r"^([0-9a-f]{16}) \(T\) _stext\b", out, "_stext"), 16)
 spinner = grab(r"^>?\s*\d+\s+\d+\s+\d+\s+([0-9a-f]{16})\s+\S+\s+[\d.]+\s+\d+\s+\d+\s+kc-spinner$", out, "kc-spinner task")
 vbuf = int(grab(r"^[0-9a-f]{16}:\s+([0-9a-f]{16})", out, "kcrashtest_vbuf value"), 16)
 dmap = int(grab(r"^([0-9a-f]{16})\s+1000000\s*$", out, "ptov 0x1000000"), 16)
@@ -189,6 +190,15 @@ with open(out + "/bt-panic.txt", "w") as f:
     th = prog.crashed_thread()
     f.write("crashed thread: tid %d comm %s\n" % (th.tid, th.object.comm.string_().decode()))
     f.write(str(th.stack_trace()) + "\n")
+# the kc-spinner task (running in user mode on the other CPU at crash time)
+spin = [t for t in for_each_task(prog) if t.comm.string_() == b"kc-spinner"]
+with open(out + "/bt-spinner.txt", "w") as f:
+    for t in spin:
+        f.write("pid %d comm kc-spinner cpu %d\n" % (int(t.pid), task_cpu(t)))
+        try:
+            f.write(str(prog.stack_trace(t)) + "\n")
+        except Exception as e:
+            f.write("error: %s: %s\n" % (type(e).__name__, e))
 '''
 drgn_py = os.path.join(TMP, "drgn_oracle.py")
 open(drgn_py, "w").write(DRGN_SCRIPT)
@@ -202,14 +212,14 @@ for dump in dumps:
     os.makedirs(raw)
     console = crash_batch(dump, cmds, outdir=raw, label="golden")
     open(os.path.join(TMP, "console-" + dump + ".txt"), "w").write(console)
-    # crash prints error messages on the console, not into the redirect:
-    # attribute them to commands by re-running commands with empty output.
     with open(os.path.join(cdir, "index.tsv"), "w") as idx:
         for i, c in enumerate(cmds):
             name = "%03d.txt" % (i + 1)
             p = os.path.join(raw, name)
-            text = open(p, errors="replace").read() if os.path.exists(p) else ""
-            if not text.strip():
+            text = open(p, errors="replace").read() if os.path.exists(p) else None
+            if not text:
+                # no output captured at all (crash prints most errors into
+                # the redirect too): re-run the command alone on the console
                 text = crash_one(dump, c)
             open(os.path.join(cdir, name), "w").write(scrub(text))
             idx.write("%s\t%s\n" % (name, c))
@@ -220,10 +230,10 @@ for dump in dumps:
     t0 = time.time()
     os.makedirs(os.path.join(TMP, "drgn"), exist_ok=True)
     r = subprocess.run(["chroot", CHROOT, "python3", cpath(drgn_py), cpath(os.path.join(WORK, SC, dump)),
-                        VMLINUX, "/corpus/kernel/kcrashtest.ko", cpath(os.path.join(TMP, "drgn"))],
+                        VMLINUX, "/corpus/%s/kcrashtest.ko" % KDIR, cpath(os.path.join(TMP, "drgn"))],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
     timings.append("drgn\t%s\t\t\t%.1f s" % (dump, time.time() - t0))
-    for fn in ("tasks.txt", "bt-panic.txt"):
+    for fn in ("tasks.txt", "bt-panic.txt", "bt-spinner.txt"):
         src = os.path.join(TMP, "drgn", fn)
         if r.returncode == 0 and os.path.exists(src):
             open(os.path.join(ddir, fn), "w").write(scrub(open(src).read()))
