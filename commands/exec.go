@@ -80,7 +80,7 @@ func splitRedirect(s string) (redirect, error) {
 				return redirect{}, errors.New("missing command after '|'")
 			}
 			return redirect{command: s[:i], pipeline: p}, nil
-		case c == '>':
+		case c == '>' && (i == 0 || s[i-1] != '-'): // "->" is C's member access, not a redirection
 			rest, app := s[i+1:], false
 			if strings.HasPrefix(rest, ">") {
 				rest, app = rest[1:], true

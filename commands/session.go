@@ -15,6 +15,7 @@ type Session struct {
 	Radix   int  // 10 or 16: the default output radix for values
 	Scroll  bool // page output through a pager on a terminal
 	JSON    bool // "set output json": every command prints JSON
+	Values  int  // gdb's value history: the last $N that p printed
 }
 
 // NewSession returns the defaults crash starts with.

@@ -47,7 +47,7 @@ func declarator(t dwarf.Type, inner string, depth int) (string, string) {
 		return declarator(x.Type, "*"+inner, depth+1)
 	case *dwarf.ArrayType:
 		n := ""
-		if x.Count >= 0 {
+		if x.Count > 0 { // a flexible array member has no bound (or 0 in DWARF 5)
 			n = fmt.Sprint(x.Count)
 		}
 		return declarator(x.Type, inner+"["+n+"]", depth+1)
@@ -65,6 +65,9 @@ func declarator(t dwarf.Type, inner string, depth int) (string, string) {
 		}
 		return declarator(x.ReturnType, inner+"("+strings.Join(params, ", ")+")", depth+1)
 	case *dwarf.QualType:
+		if at, ok := x.Type.(*dwarf.ArrayType); ok && hasQual(at.Type, x.Qual) {
+			return declarator(at, inner, depth+1) // C qualifies the elements, once
+		}
 		if _, ok := x.Type.(*dwarf.PtrType); ok {
 			return declarator(x.Type, " "+x.Qual+" "+inner, depth+1)
 		}
@@ -72,6 +75,19 @@ func declarator(t dwarf.Type, inner string, depth int) (string, string) {
 		return x.Qual + " " + base, decl
 	}
 	return baseName(t), inner
+}
+
+func hasQual(t dwarf.Type, qual string) bool {
+	for {
+		q, ok := t.(*dwarf.QualType)
+		if !ok {
+			return false
+		}
+		if q.Qual == qual {
+			return true
+		}
+		t = q.Type
+	}
 }
 
 func isQual(t dwarf.Type) bool { _, ok := t.(*dwarf.QualType); return ok }

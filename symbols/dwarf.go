@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"debug/dwarf"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,6 +30,12 @@ type Types struct {
 	percpu  [2]uint64 // .data..percpu [start, end)
 
 	mu sync.Mutex // guards data.Type
+
+	sizesOnce sync.Once
+	sizes     map[string]uint64 // ELF symbol sizes of globals
+
+	namerMu sync.Mutex
+	namers  map[uint64]*AddrNamer // by KASLR slide
 }
 
 // Types returns the vmlinux's type information.
@@ -159,6 +166,7 @@ func (t *Types) LookupVar(name string) (Var, error) {
 	if err != nil {
 		return Var{}, fmt.Errorf("variable %s: %w", name, err)
 	}
+	typ = t.completeArray(name, typ)
 	pc := e.addr >= t.percpu[0] && e.addr < t.percpu[1]
 	return Var{Name: name, Addr: e.addr, Type: typ, PerCPU: pc}, nil
 }
@@ -180,15 +188,56 @@ func (t *Types) LookupFunc(name string) (Func, error) {
 	if !ok {
 		return Func{}, fmt.Errorf("no function %s: %w", name, ErrNotFound)
 	}
-	typ, err := t.typeAt(e.die)
+	ft, err := t.subprogramType(e.die)
 	if err != nil {
 		return Func{}, fmt.Errorf("function %s: %w", name, err)
 	}
-	ft, ok := typ.(*dwarf.FuncType)
-	if !ok {
-		return Func{}, fmt.Errorf("function %s: DWARF type is %T", name, typ)
-	}
 	return Func{Name: name, Addr: e.addr, Type: ft}, nil
+}
+
+// subprogramType builds a function's type from its DW_TAG_subprogram
+// (debug/dwarf decodes only DW_TAG_subroutine_type): the return type
+// and the formal parameters' types.
+func (t *Types) subprogramType(off dwarf.Offset) (*dwarf.FuncType, error) {
+	r := t.data.Reader()
+	r.Seek(off)
+	e, err := r.Next()
+	if err != nil || e == nil {
+		return nil, fmt.Errorf("reading DIE %#x: %v", off, err)
+	}
+	ft := &dwarf.FuncType{ReturnType: &dwarf.VoidType{}}
+	if rt, ok := e.Val(dwarf.AttrType).(dwarf.Offset); ok {
+		if ft.ReturnType, err = t.typeAt(rt); err != nil {
+			return nil, err
+		}
+	}
+	for e.Children {
+		kid, err := r.Next()
+		if err != nil {
+			return nil, err
+		}
+		if kid == nil || kid.Tag == 0 {
+			break
+		}
+		switch kid.Tag {
+		case dwarf.TagFormalParameter:
+			pt, ok := kid.Val(dwarf.AttrType).(dwarf.Offset)
+			if !ok {
+				return nil, fmt.Errorf("parameter without a type at %#x", kid.Offset)
+			}
+			typ, err := t.typeAt(pt)
+			if err != nil {
+				return nil, err
+			}
+			ft.ParamType = append(ft.ParamType, typ)
+		case dwarf.TagUnspecifiedParameters:
+			ft.ParamType = append(ft.ParamType, &dwarf.DotDotDotType{})
+		}
+		if kid.Children {
+			r.SkipChildren()
+		}
+	}
+	return ft, nil
 }
 
 // LookupEnumerator finds an enumeration constant and its enum type.
@@ -294,4 +343,70 @@ func Unqualify(t dwarf.Type) dwarf.Type {
 			return t
 		}
 	}
+}
+
+// completeArray gives an array of unknown bound (a definition that only
+// points back to "extern const char linux_banner[];") the bound its ELF
+// symbol's size implies,
+// as gdb does when it pairs the declaration with the minimal symbol.
+func (t *Types) completeArray(name string, typ dwarf.Type) dwarf.Type {
+	var quals []string
+	u := typ
+	for {
+		q, ok := u.(*dwarf.QualType)
+		if !ok {
+			break
+		}
+		quals = append(quals, q.Qual)
+		u = q.Type
+	}
+	at, ok := u.(*dwarf.ArrayType)
+	if !ok || at.Count > 0 {
+		return typ
+	}
+	es := Unqualify(at.Type).Size()
+	size := t.symbolSize(name)
+	if es <= 0 || size == 0 {
+		return typ
+	}
+	n := *at
+	n.Count = int64(size) / es
+	n.ByteSize = n.Count * es
+	var out dwarf.Type = &n
+	for i := len(quals) - 1; i >= 0; i-- {
+		out = &dwarf.QualType{CommonType: dwarf.CommonType{ByteSize: n.ByteSize}, Qual: quals[i], Type: out}
+	}
+	return out
+}
+
+// symbolSize returns the ELF symbol table's size of a global, or 0.
+func (t *Types) symbolSize(name string) uint64 {
+	t.sizesOnce.Do(func() {
+		t.sizes = map[string]uint64{}
+		syms, err := t.v.f.Symbols()
+		if err != nil {
+			return
+		}
+		for _, s := range syms {
+			if s.Size != 0 && elf.ST_BIND(s.Info) != elf.STB_LOCAL {
+				t.sizes[s.Name] = s.Size
+			}
+		}
+	})
+	return t.sizes[name]
+}
+
+// Complete returns the definition of a struct or union that t only
+// declares (DW_AT_declaration in the unit that referenced it), found by
+// name as gdb finds opaque types; other types come back unchanged.
+func (t *Types) Complete(typ dwarf.Type) dwarf.Type {
+	st, ok := Unqualify(typ).(*dwarf.StructType)
+	if !ok || !st.Incomplete || st.StructName == "" {
+		return typ
+	}
+	full, err := t.LookupType(st.Kind + " " + st.StructName)
+	if err != nil {
+		return typ
+	}
+	return full
 }

@@ -1,0 +1,137 @@
+#!/bin/sh
+# Record the crash utility's output for the type commands (struct, union,
+# whatis, p) on one corpus dump, as goldens for commands/types_test.go.
+#
+# usage: record.sh [DUMP]   (DUMP relative to the corpus, default qemu-4l/vmcore.elf)
+#
+# Needs the trixie oracle chroot (crash 8.0.6) with the corpus work dir
+# bind-mounted at /corpus. Writes commands/testdata/types/<dump>/NNN.txt,
+# index.tsv ("file<TAB>command", as testdata/cores/*/oracle/crash) and
+# meta.txt (the dump's sha256, so the test skips goldens of another dump).
+set -eu
+CHROOT=${CHROOT:-/var/cache/kcrash/trixie-oracle}
+CORPUS=${CORPUS:-/var/tmp/kcrash-corpus}
+DUMP=${1:-qemu-4l/vmcore.elf}
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT="$HERE/$(echo "$DUMP" | tr / _)"
+TMP="$CHROOT/tmp/kcrash-types.$$"
+mkdir -p "$TMP"
+trap 'rm -rf "$TMP"' EXIT
+
+crash() { chroot "$CHROOT" crash -s /corpus/kernel/vmlinux "/corpus/$DUMP" -i "/tmp/$(basename "$TMP")/cmds.txt" </dev/null; }
+
+# Discovery: addresses that differ from build to build.
+printf 'p current_task:1\np &init_task\nexit\n' > "$TMP/cmds.txt"
+disc=$(crash)
+task1=$(echo "$disc" | sed -n 's/^per_cpu(current_task, 1) = .*) \(0x[0-9a-f]*\).*/\1/p')
+init=$(echo "$disc" | sed -n 's/^\$[0-9]* = (struct task_struct \*) \(0x[0-9a-f]*\).*/\1/p')
+[ -n "$task1" ] && [ -n "$init" ] || { echo "discovery failed:"; echo "$disc"; exit 1; }
+
+cat > "$TMP/list.txt" <<CMDS
+p jiffies
+p init_task.comm
+whatis linux_banner
+whatis task_struct
+whatis list_head
+whatis struct list_head
+whatis pid_t
+whatis init_task
+whatis jiffies
+whatis current_task
+struct list_head
+struct list_head -o
+struct task_struct -o
+struct task_struct
+struct task_struct.pid
+struct task_struct.comm $init
+struct task_struct $init
+struct task_struct $task1
+struct mm_struct -o
+struct rq -o
+struct page -o
+struct page
+union thread_union
+p init_task
+p init_task.pid
+p &init_task
+p init_task.tasks
+p *init_task.tasks.next
+p (struct list_head *)init_task.tasks.next
+p init_task.sched_class
+p init_task.pid + 3
+p init_task.comm[0]
+p &init_task.comm
+p linux_banner
+p init_uts_ns
+p init_uts_ns.name.release
+p init_task.thread
+p init_task.se
+p runqueues:0
+p current_task:a
+p __per_cpu_offset
+p system_state
+p nr_cpu_ids
+p saved_command_line
+p init_mm
+p *(struct task_struct *)$task1
+p ((struct task_struct *)$task1)->comm
+p ((struct task_struct *)$task1)->pid * 2 - 1
+p init_task.thread_pid->numbers[0]
+p sizeof(struct task_struct)
+p init_nsproxy
+p ((struct task_struct *)$task1)->mm
+p schedule
+p panic
+whatis schedule
+whatis panic
+whatis u64
+whatis atomic_t
+whatis enum system_states
+whatis init_task.comm
+p init_task.thread_info
+p *init_task.sched_class
+p init_task.cpus_ptr
+p init_task.stats
+struct task_struct.tasks init_task
+struct task_struct.tasks,pid $task1
+p init_mm.saved_auxv
+p SYSTEM_RUNNING
+p 7 % 3
+p (char)65
+p 1 << 40
+p ~0
+p init_task.comm[1] + 1
+p init_task.tasks.next->next
+p sizeof(int)
+p init_task.se.load.weight * 3 / 2
+p *init_task.thread_pid
+p init_task.restart_block.nanosleep.type
+struct rq -o
+struct sched_entity
+struct hrtimer -o
+struct list_head $init
+struct list_head $init 2
+p current_task:0
+p runqueues
+p jiffies_64
+p init_uts_ns.name.sysname
+p &init_task.comm[3]
+p *init_task.comm@3
+struct page.flags
+CMDS
+rm -rf "$OUT"
+mkdir -p "$OUT"
+: > "$TMP/cmds.txt"
+: > "$OUT/index.tsv"
+n=0
+while IFS= read -r c; do
+	n=$((n + 1))
+	f=$(printf '%03d.txt' $n)
+	printf '%s > /tmp/%s/%s\n' "$c" "$(basename "$TMP")" "$f" >> "$TMP/cmds.txt"
+	printf '%s\t%s\n' "$f" "$c" >> "$OUT/index.tsv"
+done < "$TMP/list.txt"
+echo exit >> "$TMP/cmds.txt"
+crash > "$TMP/session.log" 2>&1 || true
+for f in "$TMP"/[0-9]*.txt; do cp "$f" "$OUT/"; done
+sha256sum "$CORPUS/$DUMP" | cut -d' ' -f1 > "$OUT/meta.txt"
+echo "recorded $n commands into $OUT"

@@ -1,0 +1,141 @@
+package commands
+
+import (
+	"context"
+	"debug/dwarf"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kcrash/kcrash/analyze"
+	"github.com/kcrash/kcrash/symbols"
+)
+
+func whatisCommand() Command {
+	return Command{
+		Name:     "whatis",
+		Summary:  "search symbol table for data or type information",
+		Synopsis: "whatis [struct | union | typedef | symbol | expression]",
+		Help: `  This command displays the definition of structures, unions, typedefs or
+  text/data symbols, read from the vmlinux's DWARF debug info.
+
+    struct  a structure name; the output is the structure declaration and
+            its size.
+     union  a union name; the output is the union declaration and its size.
+   typedef  a typedef name; the output is the underlying type and its size.
+    symbol  a kernel symbol; the output is its declaration.
+expression  a C expression; the output is its type.
+
+  EXAMPLES
+    Display the type of a data symbol:
+
+      kcrash> whatis linux_banner
+      const char linux_banner[155];
+
+    Display the definition of a structure:
+
+      kcrash> whatis list_head
+      struct list_head {
+          struct list_head *next;
+          struct list_head *prev;
+      }
+      SIZE: 16
+
+    Display a typedef:
+
+      kcrash> whatis pid_t
+      typedef int pid_t;
+      SIZE: 4`,
+		Run: runWhatis,
+	}
+}
+
+func runWhatis(_ context.Context, env *Env, args []string) error {
+	_, operands, err := getopt(args, "")
+	if err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	if len(operands) == 0 {
+		return &UsageError{Msg: "an argument is required"}
+	}
+	ty, err := kernelTypes(env)
+	if err != nil {
+		return err
+	}
+	arg := operands[0]
+	if (arg == "struct" || arg == "union" || arg == "enum") && len(operands) > 1 {
+		arg += " " + operands[1]
+	}
+	out, err := whatis(env, ty, arg)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(env.Out, out)
+	return err
+}
+
+func whatis(env *Env, ty *symbols.Types, arg string) (string, error) {
+	if t, err := ty.LookupType(arg); err == nil {
+		return describeType(arg, t), nil
+	} else if !errors.Is(err, symbols.ErrNotFound) {
+		return "", err
+	}
+	if v, err := ty.LookupVar(arg); err == nil {
+		return symbols.Declare(v.Type, arg) + ";\n", nil
+	}
+	if f, err := ty.LookupFunc(arg); err == nil {
+		return symbols.Declare(f.Type, arg) + ";\n", nil
+	}
+	scope, err := env.Kernel.Scope()
+	if err != nil {
+		return "", err
+	}
+	e, err := analyze.ParseExpr(arg, func(n string) bool { _, err := ty.LookupType(n); return err == nil })
+	if err != nil {
+		return "", fmt.Errorf("cannot resolve: %s", arg)
+	}
+	v, err := analyze.Eval(scope, e)
+	if err != nil {
+		return "", fmt.Errorf("cannot resolve: %s", arg)
+	}
+	return symbols.TypeName(v.Type) + "\n", nil
+}
+
+// describeType prints a named type as crash's whatis does: a struct or
+// union definition and its size, a typedef and its size, an enum with
+// every enumerator's value, or a base type's size.
+func describeType(arg string, t dwarf.Type) string {
+	switch x := t.(type) {
+	case *dwarf.StructType:
+		return fmt.Sprintf("%s\nSIZE: %d\n", symbols.Ptype(x), x.Size())
+	case *dwarf.EnumType:
+		var b strings.Builder
+		fmt.Fprintf(&b, "enum %s {\n", x.EnumName)
+		for _, v := range x.Val {
+			fmt.Fprintf(&b, "  %s = %d\n", v.Name, v.Val)
+		}
+		b.WriteString("};\n")
+		return b.String()
+	case *dwarf.TypedefType:
+		// Like gdb's ptype, name the type the typedef chain ends at.
+		under := x.Type
+		for {
+			td, ok := under.(*dwarf.TypedefType)
+			if !ok {
+				break
+			}
+			under = td.Type
+		}
+		var decl string
+		if st, ok := under.(*dwarf.StructType); ok && st.StructName == "" {
+			decl = symbols.Ptype(st) + " " + x.Name
+		} else if et, ok := under.(*dwarf.EnumType); ok && et.EnumName == "" {
+			decl = symbols.Ptype(et) + " " + x.Name
+		} else {
+			decl = symbols.Declare(under, x.Name)
+		}
+		return fmt.Sprintf("typedef %s;\nSIZE: %d\n", decl, symbols.Unqualify(x).Size())
+	}
+	return fmt.Sprintf("SIZE: %d\n", symbols.Unqualify(t).Size())
+}
