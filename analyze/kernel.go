@@ -39,6 +39,8 @@ type Kernel struct {
 
 	taskCache taskCache // tasks.go
 	mmCache   mmCache   // mm.go
+
+	unwind unwindCache // ORC tables and stack ranges: unwind.go
 }
 
 // Config carries what the user may tell when the dump cannot.
