@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -55,7 +56,16 @@ func (v *Vmlinux) Lines() (*LineTable, error) {
 			v.linesErr = fmt.Errorf("%s: no usable DWARF: %w", v.Path, err)
 			return
 		}
-		v.lines, v.linesErr = BuildLineTable(d)
+		var secs lineSections
+		for name, dst := range map[string]*[]byte{".debug_line": &secs.line, ".debug_line_str": &secs.lineStr, ".debug_str": &secs.str} {
+			if sec := v.f.Section(name); sec != nil {
+				if *dst, err = sec.Data(); err != nil {
+					v.linesErr = fmt.Errorf("%s: %s: %w", v.Path, name, err)
+					return
+				}
+			}
+		}
+		v.lines, v.linesErr = buildLineTable(d, secs)
 		if v.linesErr != nil {
 			v.linesErr = fmt.Errorf("%s: %w", v.Path, v.linesErr)
 		}
@@ -70,8 +80,9 @@ type linesState struct {
 	linesErr  error
 }
 
-// BuildLineTable reads the line program of every compilation unit in d.
-func BuildLineTable(d *dwarf.Data) (*LineTable, error) {
+// buildLineTable reads the line program of every compilation unit in d;
+// secs supplies the file names verbatim.
+func buildLineTable(d *dwarf.Data, secs lineSections) (*LineTable, error) {
 	t := &LineTable{}
 	r := d.Reader()
 	for {
@@ -98,7 +109,18 @@ func BuildLineTable(d *dwarf.Data) (*LineTable, error) {
 		if lr == nil {
 			continue
 		}
-		if err := t.addUnit(lr); err != nil {
+		compDir, _ := e.Val(dwarf.AttrCompDir).(string)
+		names := map[*dwarf.LineFile]string{}
+		if off, ok := e.Val(dwarf.AttrStmtList).(int64); ok {
+			if raw, err := rawFileNames(secs, off); err == nil {
+				for i, f := range lr.Files() {
+					if f != nil && i < len(raw) {
+						names[f] = raw[i]
+					}
+				}
+			}
+		}
+		if err := t.addUnit(lr, compDir, names); err != nil {
 			return nil, fmt.Errorf("line table: unit at %#x: %w", e.Offset, err)
 		}
 	}
@@ -135,7 +157,7 @@ func (f *lineFile) record(pc uint64, line int, stmt bool) {
 	f.rows = append(f.rows, lineRow{pc: pc, line: uint32(line), stmt: stmt})
 }
 
-func (t *LineTable) addUnit(lr *dwarf.LineReader) error {
+func (t *LineTable) addUnit(lr *dwarf.LineReader, compDir string, raw map[*dwarf.LineFile]string) error {
 	b := &unitBuilder{byName: map[string]*lineFile{}}
 	unit := len(t.units)
 	var (
@@ -163,7 +185,15 @@ func (t *LineTable) addUnit(lr *dwarf.LineReader) error {
 		}
 		var cur *lineFile
 		if e.File != nil {
-			cur = b.file(e.File.Name)
+			name, ok := raw[e.File]
+			if !ok {
+				name = e.File.Name
+			}
+			if !strings.HasPrefix(name, "/") && compDir != "" {
+				// gdb prints a relative name after the unit's directory.
+				name = compDir + "/" + name
+			}
+			cur = b.file(name)
 			if b.primary == nil {
 				b.primary = cur
 			}
@@ -257,7 +287,8 @@ func (u *lineUnit) lookup(pc uint64) (LineInfo, bool) {
 			continue
 		}
 		prev := k - 1
-		if best != nil && rows[prev].pc <= best.pc {
+		// A line-0 row ends a run of lines; it never wins.
+		if rows[prev].line == 0 || best != nil && rows[prev].pc <= best.pc {
 			continue
 		}
 		if !rows[prev].stmt {

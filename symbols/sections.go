@@ -2,7 +2,6 @@ package symbols
 
 import (
 	"debug/elf"
-	"strings"
 )
 
 // SectionSymbols returns the image's section symbols (ELF STT_SECTION
@@ -29,33 +28,30 @@ func (v *Vmlinux) SectionSymbols() []Symbol {
 	return out
 }
 
-// bfdSectionType is binutils' letter for a symbol of section sec
-// (bfd/syms.c coff_section_type, then decode_section_type).
+// bfdSectionType is binutils' letter for a symbol of section sec, as
+// bfd_decode_symclass derives it for ELF (bfd/syms.c
+// decode_section_type over the flags _bfd_elf_make_section_from_shdr
+// sets).
 func bfdSectionType(sec *elf.Section) byte {
-	for _, t := range []struct {
-		name string
-		c    byte
-	}{
-		{".bss", 'b'}, {"code", 't'}, {".data", 'd'}, {"*DEBUG*", 'N'}, {".debug", 'N'},
-		{".drectve", 'i'}, {".edata", 'e'}, {".fini", 't'}, {".idata", 'i'}, {".init", 't'},
-		{".pdata", 'p'}, {".rdata", 'r'}, {".rodata", 'r'}, {".sbss", 's'}, {".scommon", 'c'},
-		{".sdata", 'g'}, {".text", 't'}, {"vars", 'd'}, {"zerovars", 'b'},
-	} {
-		if rest, ok := strings.CutPrefix(sec.Name, t.name); ok && (rest == "" || strings.ContainsAny(rest[:1], ".$0123456789")) {
-			return t.c
-		}
-	}
+	alloc := sec.Flags&elf.SHF_ALLOC != 0
+	contents := sec.Type != elf.SHT_NOBITS
+	readonly := sec.Flags&elf.SHF_WRITE == 0
 	switch {
 	case sec.Flags&elf.SHF_EXECINSTR != 0:
 		return 't'
-	case sec.Type == elf.SHT_NOBITS && sec.Flags&elf.SHF_ALLOC != 0:
-		return 'b'
-	case sec.Flags&elf.SHF_ALLOC != 0 && sec.Flags&elf.SHF_WRITE == 0:
-		return 'r'
-	case sec.Flags&elf.SHF_ALLOC != 0:
+	case alloc && contents: // SEC_DATA
+		if readonly {
+			return 'r'
+		}
 		return 'd'
+	case !contents:
+		return 'b'
+	case len(sec.Name) >= 6 && sec.Name[:6] == ".debug":
+		return 'N'
+	case readonly:
+		return 'n'
 	}
-	return 'n'
+	return '?'
 }
 
 // TextRange is an executable section's link-time address range.

@@ -102,6 +102,8 @@ func nmType(f *elf.File, s elf.Symbol) byte {
 	case int(s.Section) < len(f.Sections):
 		sec := f.Sections[s.Section]
 		switch {
+		case sec.Flags&elf.SHF_ALLOC == 0:
+			return '?' // binutils: neither SEC_CODE nor SEC_DATA
 		case sec.Flags&elf.SHF_EXECINSTR != 0:
 			c = 't'
 		case sec.Type == elf.SHT_NOBITS:

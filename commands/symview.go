@@ -1,0 +1,224 @@
+package commands
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/kcrash/kcrash/analyze"
+	"github.com/kcrash/kcrash/symbols"
+)
+
+// symView is the kernel symbol list the way the crash utility keeps and
+// searches it (symbols.c store_symbols, value_search): sorted by value
+// then name, starting at _stext/_text (per-CPU offsets kept before it),
+// with the vmlinux's section symbols included. It is built per command.
+type symView struct {
+	syms       []symbols.Symbol
+	firstKsym  uint64 // value of _text/_stext: lower values are per-CPU offsets
+	text       []symbols.TextRange
+	kaslr      uint64
+	lines      func() (*symbols.LineTable, error) // nil without a vmlinux
+	hasVmlinux bool
+}
+
+const kernelMapBase = 0xffffffff80000000 // __START_KERNEL_map
+
+func newSymView(k *analyze.Kernel) (*symView, error) {
+	tab, err := k.Symbols()
+	if err != nil {
+		return nil, err
+	}
+	all := append([]symbols.Symbol(nil), tab.All()...)
+	v := &symView{kaslr: k.KASLROffset()}
+	if vm := k.Vmlinux(); vm != nil {
+		v.hasVmlinux = true
+		// crash relocates absolute symbols with kernel addresses too
+		// (init_per_cpu__*); the shared table leaves them alone.
+		for i, s := range all {
+			if (s.Type == 'a' || s.Type == 'A') && s.Addr >= kernelMapBase {
+				all[i].Addr += v.kaslr
+			}
+		}
+		for _, s := range vm.SectionSymbols() {
+			if s.Addr >= kernelMapBase {
+				s.Addr += v.kaslr
+			}
+			all = append(all, s)
+		}
+		for _, r := range vm.TextRanges() {
+			v.text = append(v.text, symbols.TextRange{Start: r.Start + v.kaslr, End: r.End + v.kaslr})
+		}
+		v.lines = vm.Lines
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].Addr != all[j].Addr {
+			return all[i].Addr < all[j].Addr
+		}
+		return all[i].Name < all[j].Name
+	})
+	// x86_64_verify_symbol: nothing before _stext/_text in this order,
+	// except the per-CPU symbols after __per_cpu_start.
+	out := all[:0]
+	started, percpu := false, false
+	for _, s := range all {
+		if s.Name == "" {
+			continue
+		}
+		if !started {
+			switch {
+			case s.Name == "_text" || s.Name == "_stext":
+				started = true
+				v.firstKsym = s.Addr
+			case s.Name == "__per_cpu_start":
+				percpu = true
+			case percpu && (strings.HasPrefix(s.Name, "per_cpu") || s.Name == "__per_cpu_end" ||
+				s.Type == 'V' || s.Type == 'd' || s.Type == 'D'):
+			default:
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	for i := range out {
+		out[i].Name = stripSymbolEnd(out[i].Name)
+	}
+	if !started {
+		// kallsyms without _text: take everything in the kernel map.
+		out = out[:0]
+		for _, s := range all {
+			if s.Addr >= kernelMapBase {
+				out = append(out, s)
+			}
+		}
+		if len(out) > 0 {
+			v.firstKsym = out[0].Addr
+		}
+	}
+	v.syms = out
+	return v, nil
+}
+
+// stripSymbolEnd drops the compiler's clone suffixes, as crash's
+// strip_symbol_end does after sorting: "f.isra.0" is shown as "f".
+func stripSymbolEnd(name string) string {
+	for _, suffix := range []string{".isra.", ".part.", ".llvm."} {
+		if i := strings.Index(name, suffix); i >= 0 {
+			return name[:i]
+		}
+	}
+	return name
+}
+
+// inRange is crash's in_ksymbol_range for the base kernel.
+func (v *symView) inRange(addr uint64) bool {
+	if len(v.syms) == 0 {
+		return false
+	}
+	return addr >= v.firstKsym && addr >= v.syms[0].Addr && addr <= v.syms[len(v.syms)-1].Addr
+}
+
+// search is crash's value_search: the first symbol at exactly addr
+// (skipping ".text.*", SyS_ aliases and *_text_start markers in favour
+// of the real symbol at the same value), else the last one below it.
+func (v *symView) search(addr uint64) (symbols.Symbol, uint64, bool) {
+	if !v.inRange(addr) {
+		return symbols.Symbol{}, 0, false
+	}
+	i := sort.Search(len(v.syms), func(i int) bool { return v.syms[i].Addr >= addr })
+	if i < len(v.syms) && v.syms[i].Addr == addr {
+		next := func() bool { return i+1 < len(v.syms) && v.syms[i+1].Addr == addr }
+		if strings.HasPrefix(v.syms[i].Name, ".text.") && next() {
+			i++
+		}
+		if (strings.HasPrefix(v.syms[i].Name, "SyS_") || strings.HasPrefix(v.syms[i].Name, "compat_SyS_")) && next() {
+			i++
+		}
+		if strings.HasSuffix(v.syms[i].Name, "_text_start") && next() {
+			i++
+		}
+		return v.syms[i], 0, true
+	}
+	if i == 0 {
+		return symbols.Symbol{}, 0, false
+	}
+	s := v.syms[i-1]
+	return s, addr - s.Addr, true
+}
+
+// byName returns every symbol called name, in table order.
+func (v *symView) byName(name string) []symbols.Symbol {
+	var out []symbols.Symbol
+	for _, s := range v.syms {
+		if s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// symStr is crash's value_to_symstr with gdb's default output radix
+// (10): "name" or "name+off", "" when the value names no kernel symbol.
+func (v *symView) symStr(addr uint64) string {
+	s, off, ok := v.search(addr)
+	switch {
+	case !ok:
+		return ""
+	case off != 0:
+		return s.Name + "+" + strconv.FormatUint(off, 10)
+	}
+	return s.Name
+}
+
+// isText is crash's is_kernel_text: inside an executable section.
+// (or, failing that, named by a text symbol).
+func (v *symView) isText(addr uint64) bool {
+	for _, r := range v.text {
+		if addr >= r.Start && addr < r.End {
+			return true
+		}
+	}
+	s, _, ok := v.search(addr)
+	if !ok {
+		return false
+	}
+	switch s.Type {
+	case 'T', 't':
+		return true
+	case 'W', 'w':
+		stext, ok1 := v.lookup("_stext")
+		etext, ok2 := v.lookup("_etext")
+		return ok1 && ok2 && s.Addr >= stext && s.Addr < etext
+	}
+	return false
+}
+
+func (v *symView) lookup(name string) (uint64, bool) {
+	for _, s := range v.syms {
+		if s.Name == name {
+			return s.Addr, true
+		}
+	}
+	return 0, false
+}
+
+// line returns crash's get_line_number text for a text address:
+// "/path/file.c: 278", or "" when DWARF has no line for it.
+func (v *symView) line(addr uint64) string {
+	if v.lines == nil || !v.isText(addr) {
+		return ""
+	}
+	lt, err := v.lines()
+	if err != nil {
+		return ""
+	}
+	li, ok := lt.Lookup(addr - v.kaslr)
+	if !ok {
+		return ""
+	}
+	f := li.File
+	for strings.Contains(f, "//") {
+		f = strings.ReplaceAll(f, "//", "/")
+	}
+	return f + ": " + strconv.Itoa(li.Line)
+}
