@@ -43,6 +43,7 @@ func (e *UsageError) Error() string { return e.Msg }
 func All() []Command {
 	cmds := []Command{
 		rdCommand(),
+		btCommand(),
 		structCommand(), unionCommand(), whatisCommand(), pCommand(),
 		modCommand(),
 		sysCommand(),

@@ -37,6 +37,7 @@ func rdCommand() Command {
        -N  display output in network byte order (only valid for 16- and 32-bit
            values).
        -R  display memory in reverse order; the address is the last one shown.
+       -s  displays output symbolically when appropriate.
        -x  do not display ASCII translation at end of each line.
   -o offs  offset the starting address by offs.
   -e addr  display memory until reaching specified ending hexadecimal address.
@@ -72,6 +73,9 @@ type rdRequest struct {
 	size     int   // bytes per item: 1, 2, 4, 8; 0 = ASCII
 	flags    int
 	physical bool
+	// symbolize names a 64-bit value for -s (crash's value_to_symstr);
+	// "" leaves it in hex.
+	symbolize func(uint64) string
 }
 
 func runRd(ctx context.Context, env *Env, args []string) error {
@@ -81,7 +85,7 @@ func runRd(ctx context.Context, env *Env, args []string) error {
 	}
 	req := rdRequest{size: 8, flags: rdHex, count: -2}
 	var endAddr, offset uint64
-	reverse := false
+	reverse, symbolic := false, false
 	for _, o := range opts {
 		switch o.c {
 		case 'R':
@@ -114,7 +118,12 @@ func runRd(ctx context.Context, env *Env, args []string) error {
 			req.flags |= rdNoASCII
 		case 'N':
 			req.flags |= rdNetEndian
-		case 'u', 's', 'S', 'm', 'f', 'r':
+		case 's':
+			if req.size != 8 {
+				return fmt.Errorf("-s option is only allowed with 64-bit display")
+			}
+			symbolic = true
+		case 'u', 'S', 'm', 'f', 'r':
 			return fmt.Errorf("option -%c is not supported yet", o.c)
 		}
 	}
@@ -146,7 +155,14 @@ func runRd(ctx context.Context, env *Env, args []string) error {
 			req.count = 1
 		}
 	}
-	if req.flags&rdHex != 0 && req.flags&rdNoASCII == 0 && req.size != 0 {
+	if symbolic && req.size == 8 && req.flags&rdHex != 0 {
+		v, err := newSymView(env.Kernel)
+		if err != nil {
+			return err
+		}
+		req.symbolize = v.symStr
+	}
+	if req.flags&rdHex != 0 && req.flags&rdNoASCII == 0 && req.size != 0 && req.symbolize == nil {
 		req.flags |= rdASCIIEndline
 	}
 	if reverse && req.count > 1 {
@@ -209,6 +225,11 @@ func displayMemory(ctx context.Context, w io.Writer, req rdRequest, read func([]
 		}
 		v := readUint(buf, req.flags&rdNetEndian != 0)
 		s := formatValue(v, req.size, req.flags)
+		if req.symbolize != nil {
+			if name := req.symbolize(v); name != "" {
+				s = fmt.Sprintf("%-16s ", name)
+			}
+		}
 		b.WriteString(s)
 		lineLen += len(s)
 		for _, c := range buf {
