@@ -406,7 +406,7 @@ func (ev evaluator) arith(op string, a, b Value) (Value, error) {
 	}
 	switch {
 	case aPtr && bPtr && op == "-":
-		size := uint64(max(symbols.Unqualify(pa).Size(), 1))
+		size := uint64(max(symbols.Unqualify(pa.(*dwarf.PtrType).Type).Size(), 1))
 		return intValue(longType, uint64(int64(x-y)/int64(size))), nil
 	case aPtr && !bPtr && (op == "+" || op == "-"):
 		return ev.ptrAdd(op, pa, x, y)

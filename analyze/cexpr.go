@@ -413,8 +413,7 @@ func (p *parser) primary() (Expr, error) {
 			}
 			return x, nil
 		}
-	case 0:
-		p.i-- // report at the end
+	case 0: // next does not move past the end
 		return nil, p.errf("unexpected end of expression")
 	}
 	p.i--
