@@ -36,9 +36,6 @@ func splitBt(out string) []btBlock {
 	return blocks
 }
 
-// isLineNumber reports a "-l" line: "    /path/file.c: 123".
-var lineNumberRE = regexp.MustCompile(`^    \S+: \d+$`)
-
 // crashFailures are the tasks whose backtrace the crash utility cannot
 // produce, with what kcrash shows instead and how it was checked.
 //
@@ -62,9 +59,8 @@ var crashFailures = map[string][]string{
 // TestBtAgainstCrash compares kcrash's bt (every recorded "bt ..." and
 // "foreach bt" golden) with the crash utility's, task by task: the
 // header, every frame line (level, stack address, function, text
-// address), exception register blocks and stack transitions must be
-// identical. Line numbers (-l) come from the DWARF line table
-// (symbols.Lines) and are compared separately.
+// address), -f stack words, -l line numbers, exception register blocks
+// and stack transitions must be identical.
 func TestBtAgainstCrash(t *testing.T) {
 	total, matched := 0, 0
 	for _, sc := range coretest.Scenarios(t) {
@@ -88,7 +84,6 @@ func TestBtAgainstCrash(t *testing.T) {
 				} else {
 					out, _, _ = runCmd(k, dump, g.Command)
 				}
-				lines := strings.Contains(g.Command, "-l")
 				want, got := splitBt(g.Output), splitBt(out)
 				gotByHeader := map[string]btBlock{}
 				for _, b := range got {
@@ -109,9 +104,6 @@ func TestBtAgainstCrash(t *testing.T) {
 						continue
 					}
 					wl, gl := w.lines, gb.lines
-					if lines {
-						wl, gl = dropLineNumbers(wl), dropLineNumbers(gl)
-					}
 					if strings.Join(wl, "\n") != strings.Join(gl, "\n") {
 						t.Errorf("%s/%s %q, %s:\n%s", sc, dump, g.Command, w.header, firstDiff(strings.Join(gl, "\n"), strings.Join(wl, "\n")))
 						continue
@@ -125,16 +117,6 @@ func TestBtAgainstCrash(t *testing.T) {
 	if total == 0 {
 		t.Skip("no bt goldens in the corpus")
 	}
-}
-
-func dropLineNumbers(ls []string) []string {
-	var out []string
-	for _, l := range ls {
-		if !lineNumberRE.MatchString(l) {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 // checkCrashFailure checks kcrash's trace of a task crash could not
