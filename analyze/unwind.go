@@ -229,24 +229,50 @@ func (k *Kernel) inactiveRegs(task VirtAddr) (Regs, VirtAddr, error) {
 	return r, VirtAddr(sp + l.retAddr), nil
 }
 
-// unwinder is the state of one walk.
+// unwinder is one walk's view of the machine: memory, the ORC lookup and
+// the known stacks, as function values so that the stepping logic can be
+// tested without a dump.
 type unwinder struct {
-	k     *Kernel
-	task  StackRange
-	cpu   int
-	orc   *ORCTable
-	stack StackRange // the stack rsp is on
+	readMem func(p []byte, a VirtAddr) error
+	lookup  func(pc uint64) (ORCEntry, bool)
+	stackOf func(a VirtAddr) StackRange
+	noORC   error // why there is no ORC table, for error messages
 }
 
 func (u *unwinder) read(a VirtAddr) (uint64, error) {
-	return u.k.readU64(a, "stack contents")
+	var b [8]byte
+	if err := u.readMem(b[:], a); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+// newUnwinder builds the unwinder of one task's walk on k.
+func (k *Kernel) newUnwinder(task StackRange) *unwinder {
+	orc, orcErr := k.ORC()
+	return &unwinder{
+		readMem: func(p []byte, a VirtAddr) error { return k.readVA(p, a, "stack contents") },
+		lookup: func(pc uint64) (ORCEntry, bool) {
+			if orc != nil && orc.Covers(pc) {
+				if e, ok := orc.Lookup(pc); ok {
+					return e, true
+				}
+			}
+			return k.moduleORC(pc)
+		},
+		stackOf: func(a VirtAddr) StackRange { return k.findStack(task, a) },
+		noORC:   orcErr,
+	}
 }
 
 // unwind walks from regs. interrupted says regs.RIP is an executing
 // instruction (else a return address, with slot its stack address).
 func (k *Kernel) walk(task StackRange, cpu int, regs Regs, interrupted bool, slot VirtAddr) ([]Frame, error) {
-	orc, orcErr := k.ORC()
-	u := &unwinder{k: k, task: task, cpu: cpu, orc: orc}
+	return k.newUnwinder(task).walk(regs, interrupted, slot)
+}
+
+// walk unwinds from regs; see Kernel.walk.
+func (u *unwinder) walk(regs Regs, interrupted bool, slot VirtAddr) ([]Frame, error) {
 	var frames []Frame
 	sp := VirtAddr(regs.RSP)
 	if !interrupted {
@@ -255,9 +281,9 @@ func (k *Kernel) walk(task StackRange, cpu int, regs Regs, interrupted bool, slo
 	for len(frames) < maxFrames {
 		pc := regs.RIP
 		f := Frame{PC: VirtAddr(pc), SP: sp, Interrupted: interrupted}
-		f.Stack = k.findStack(task, sp)
+		f.Stack = u.stackOf(sp)
 		if f.Stack.Kind == StackNone {
-			f.Stack = k.findStack(task, VirtAddr(regs.RSP))
+			f.Stack = u.stackOf(VirtAddr(regs.RSP))
 		}
 		if f.Stack.Kind == StackNone {
 			frames = append(frames, f)
@@ -267,24 +293,14 @@ func (k *Kernel) walk(task StackRange, cpu int, regs Regs, interrupted bool, slo
 		if !interrupted {
 			lookup--
 		}
-		var e ORCEntry
-		ok := false
-		if orc != nil {
-			e, ok = orc.Lookup(lookup)
-			if ok && !orc.Covers(lookup) {
-				ok = false
-			}
-		}
-		if !ok {
-			e, ok = k.moduleORC(lookup)
-		}
+		e, ok := u.lookup(lookup)
 		if !ok {
 			// No ORC: frame pointers, if rbp is a frame on this stack.
 			frames = append(frames, f)
 			next, err := u.framePointerStep(&regs, f.Stack)
 			if err != nil {
-				if orcErr != nil {
-					return frames, fmt.Errorf("%w (%v)", err, orcErr)
+				if u.noORC != nil && errors.Is(err, ErrUnwindNoORC) {
+					return frames, fmt.Errorf("%w (%v)", err, u.noORC)
 				}
 				return frames, err
 			}
@@ -366,14 +382,14 @@ func (k *Kernel) walk(task StackRange, cpu int, regs Regs, interrupted bool, slo
 		}
 		// The stack pointer must move up the same stack, or onto another
 		// known stack (IRQ → task, exception → IRQ/task).
-		next := k.findStack(task, VirtAddr(regs.RSP))
+		next := u.stackOf(VirtAddr(regs.RSP))
 		if next.Kind == StackNone {
 			if regs.RIP == 0 {
 				return frames, nil
 			}
 			return frames, fmt.Errorf("%w: rsp %#x", ErrUnwindOffStack, regs.RSP)
 		}
-		if next == prevStack && VirtAddr(regs.RSP) <= prevRSP && !(interrupted && VirtAddr(regs.RSP) < prevRSP) {
+		if next == prevStack && VirtAddr(regs.RSP) <= prevRSP {
 			return frames, ErrUnwindLoop
 		}
 		if regs.RIP == 0 {
@@ -419,10 +435,10 @@ func (u *unwinder) ptRegs(a VirtAddr, partial bool) (*ExceptionFrame, error) {
 	var b [ptRegsSize]byte
 	if partial {
 		// Only ip..ss (5 words at +128) are there.
-		if err := u.k.readVA(b[128:], a+128, "pt_regs"); err != nil {
+		if err := u.readMem(b[128:], a+128); err != nil {
 			return nil, err
 		}
-	} else if err := u.k.readVA(b[:], a, "pt_regs"); err != nil {
+	} else if err := u.readMem(b[:], a); err != nil {
 		return nil, err
 	}
 	var v [27]uint64
