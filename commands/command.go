@@ -51,6 +51,7 @@ func All() []Command {
 		aliasCommand(),
 		setCommand(),
 		symCommand(),
+		vtopCommand(), ptovCommand(),
 		logCommand(),
 		dumpinfoCommand(),
 		helpCommand(),
