@@ -132,7 +132,7 @@ do_module() {
 do_initramfs() {
 	local st=$WORK/initramfs
 	rm -rf "$st" "$WORK/guest-bin"; mkdir -p "$st"/{bin,sbin,proc,sys,dev,tmp,etc} "$WORK/guest-bin"
-	for p in kc-spinner kc-sleeper kc-writer kc-trigger; do
+	for p in kc-spinner kc-sleeper kc-writer kc-trigger kc-fakekcore; do
 		gcc -static -O2 -pthread -o "$WORK/guest-bin/$p" "$HERE/guest/$p.c"
 		cp "$WORK/guest-bin/$p" "$st/bin/"
 	done

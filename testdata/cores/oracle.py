@@ -13,7 +13,8 @@ used for discovery). Writes:
   OUTDIR/oracle/drgn/<dump>/{tasks,bt-panic}.txt
 Machine paths are rewritten to basenames in all outputs.
 """
-import os, re, shutil, subprocess, sys, time
+import os, re, shutil, subprocess, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
 
 CHROOT, WORK, SC, OUT = sys.argv[1:5]
 KDIR = os.environ.get("KERNEL_DIR", "kernel")
@@ -36,8 +37,13 @@ def scrub(text):
 
 def crash_batch(dump, commands, outdir=None, label=""):
     """Run crash once; with outdir, each command's output is redirected to
-    outdir/NNN.txt. Returns the combined stdout+stderr."""
-    cmdfile = os.path.join(TMP, "cmds.txt")
+    outdir/NNN.txt. Returns the combined stdout+stderr. With ORACLE_RESUME=1
+    the discovery passes are read back from their saved console output."""
+    saved = os.path.join(TMP, label + ".txt")
+    if os.environ.get("ORACLE_RESUME") == "1" and label.startswith(("discovery", "excluded")) \
+            and os.path.exists(saved):
+        return open(saved).read()
+    cmdfile = os.path.join(TMP, "cmds-%s-%s-%d.txt" % (dump, label, threading.get_ident()))
     with open(cmdfile, "w") as f:
         for i, c in enumerate(commands):
             if outdir:
@@ -203,8 +209,11 @@ with open(out + "/bt-spinner.txt", "w") as f:
 drgn_py = os.path.join(TMP, "drgn_oracle.py")
 open(drgn_py, "w").write(DRGN_SCRIPT)
 
-for dump in dumps:
+def do_dump(dump):
     cdir = os.path.join(OUT, "oracle", "crash", dump)
+    if os.environ.get("ORACLE_RESUME") == "1" and os.path.exists(os.path.join(cdir, "index.tsv")) \
+            and os.path.isdir(os.path.join(OUT, "oracle", "drgn", dump)):
+        return
     shutil.rmtree(cdir, ignore_errors=True)
     os.makedirs(cdir)
     raw = os.path.join(TMP, "out-" + dump)
@@ -228,13 +237,14 @@ for dump in dumps:
     shutil.rmtree(ddir, ignore_errors=True)
     os.makedirs(ddir)
     t0 = time.time()
-    os.makedirs(os.path.join(TMP, "drgn"), exist_ok=True)
+    dtmp = os.path.join(TMP, "drgn-" + dump)
+    os.makedirs(dtmp, exist_ok=True)
     r = subprocess.run(["chroot", CHROOT, "python3", cpath(drgn_py), cpath(os.path.join(WORK, SC, dump)),
-                        VMLINUX, "/corpus/%s/kcrashtest.ko" % KDIR, cpath(os.path.join(TMP, "drgn"))],
+                        VMLINUX, "/corpus/%s/kcrashtest.ko" % KDIR, cpath(dtmp)],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
     timings.append("drgn\t%s\t\t\t%.1f s" % (dump, time.time() - t0))
     for fn in ("tasks.txt", "bt-panic.txt", "bt-spinner.txt"):
-        src = os.path.join(TMP, "drgn", fn)
+        src = os.path.join(dtmp, fn)
         if r.returncode == 0 and os.path.exists(src):
             open(os.path.join(ddir, fn), "w").write(scrub(open(src).read()))
             os.remove(src)
@@ -242,6 +252,11 @@ for dump in dumps:
             open(os.path.join(ddir, "error.txt"), "w").write(
                 "drgn 0.0.31 failed on this dump (exit %d):\n%s" % (r.returncode, scrub(r.stdout.decode(errors="replace"))))
             break
+
+
+with ThreadPoolExecutor(max_workers=int(os.environ.get("ORACLE_JOBS", "4"))) as ex:
+    for r in ex.map(do_dump, dumps):
+        pass
 
 with open(os.path.join(WORK, SC, "oracle-timings.tsv"), "w") as f:
     f.write("\n".join(timings) + "\n")
