@@ -12,6 +12,12 @@
 //     "DISKDUMP"), with zlib, lzo, snappy and zstd pages.
 //   - makedumpfile's flattened format (makedumpfile -F, QEMU's kdump-*),
 //     read in place without running makedumpfile -R.
+//   - LKCD v8/v9 (the lcrash format crash still reads), with raw, RLE and
+//     zlib pages and the x86_64 asm header's registers.
+//
+// [Dump.Pages] visits every page frame once, in order, with its state;
+// [WriteELF], [WriteKdump] and [WriteLKCD] convert a dump, compressing
+// pages on all cores, and [Compare] checks a conversion page by page.
 //
 // Byte layouts and their sources are collected in the project's shared
 // reference (formats.md); the per-format files here cite the structures

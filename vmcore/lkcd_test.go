@@ -394,3 +394,33 @@ func TestLKCDWriterHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteTruncatedInput converts a dump whose file was cut short: the
+// lost pages are not dumped in the copy either, and Compare agrees.
+func TestWriteTruncatedInput(t *testing.T) {
+	img := sampleELF().build()
+	img = img[:len(img)-0x3000] // loses the last segment and a page of the one before
+	d, err := New(bytes.NewReader(img), int64(len(img)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Missing()) == 0 {
+		t.Fatal("the cut lost nothing")
+	}
+	for _, format := range []string{"elf", "kdump", "lkcd"} {
+		b, st, err := write(t, d, format, CompressZlib, LKCDOptions{ExcludedAsZero: true})
+		if err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		if st.NotDumped == 0 {
+			t.Errorf("%s: no frame counted as not dumped: %+v", format, st)
+		}
+		out, err := New(bytes.NewReader(b), int64(len(b)), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Compare(d, out, CompareOptions{ExcludedAsZero: format == "lkcd"}); err != nil {
+			t.Errorf("%s: %v", format, err)
+		}
+	}
+}

@@ -141,7 +141,6 @@ func WriteKdump(w io.WriterAt, d *Dump, o KdumpOptions) (WriteStats, error) {
 		level |= 1
 	}
 	le.PutUint32(sub[8:], uint32(level))
-	le.PutUint64(sub[24:], maxMapnr) // end_pfn (obsolete)
 	noteOff := uint64(bs + kdumpSubHeaderSize)
 	if len(notes) > 0 {
 		if vOff, vLen, ok := vmcoreinfoIn(notes); ok {
@@ -151,7 +150,8 @@ func WriteKdump(w io.WriterAt, d *Dump, o KdumpOptions) (WriteStats, error) {
 		le.PutUint64(sub[48:], noteOff)
 		le.PutUint64(sub[56:], uint64(len(notes)))
 	}
-	le.PutUint64(sub[88:], maxMapnr) // end_pfn_64
+	// start_pfn and end_pfn stay 0, as makedumpfile leaves them
+	// unless it splits the dump.
 	le.PutUint64(sub[96:], maxMapnr) // max_mapnr_64
 	copy(sub[kdumpSubHeaderSize:], notes)
 	if _, err := w.WriteAt(hdr, 0); err != nil {
