@@ -17,7 +17,7 @@ func pCommand() Command {
 	return Command{
 		Name:     "p",
 		Summary:  "print the value of an expression",
-		Synopsis: "p [-d] [expression | symbol[:cpuspec]]",
+		Synopsis: "p [-x|-d] [expression | symbol[:cpuspec]]",
 		Help: `  This command prints the value of a C expression or kernel symbol, read
   from the dump and typed by the vmlinux's DWARF debug info, the way
   crash's embedded gdb prints it ("set print pretty on").  When the
@@ -26,7 +26,8 @@ func pCommand() Command {
   [] indexing, unary * & - ~ !, casts such as (struct list_head *)addr,
   sizeof, and integer arithmetic and comparisons.
 
-    -d  display integers in decimal (the default).
+    -x  display integers in hexadecimal.
+    -d  display integers in decimal (the default, unless "set radix 16").
 symbol:cpuspec  for a per-CPU variable, its value on the CPUs in cpuspec:
         a CPU number, a list or range of them ("0,2-3"), "a" or "all" for
         every CPU.  Without a cpuspec, the variable's type and the address
@@ -57,10 +58,17 @@ func runP(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return &UsageError{Msg: err.Error()}
 	}
-	for _, o := range opts {
-		if o.c != 'd' {
-			return fmt.Errorf("option -%c is not supported yet", o.c)
+	for i, o := range opts {
+		switch o.c {
+		case 'h':
+			opts[i].c = 'x' // crash's synonym
+		case 'u':
+			return fmt.Errorf("option -u (user virtual addresses) is not supported yet")
 		}
+	}
+	radix, err := radixOption(opts)
+	if err != nil {
+		return err
 	}
 	if len(operands) == 0 {
 		return &UsageError{Msg: "an expression is required"}
@@ -83,7 +91,7 @@ func runP(_ context.Context, env *Env, args []string) error {
 	if _, ok := tab.Lookup(expr); ok && len(operands) == 1 {
 		leader = expr
 		if v, err := ty.LookupVar(expr); err == nil && v.PerCPU {
-			return perCPU(env, ty, v, cpuspec)
+			return perCPU(env, ty, v, cpuspec, radix)
 		}
 	}
 	if cpuspec != nil {
@@ -96,16 +104,17 @@ func runP(_ context.Context, env *Env, args []string) error {
 	if len(operands) > 1 {
 		expr = strings.Join(append([]string{expr}, operands[1:]...), " ")
 	}
-	out, err := printExpr(env, ty, expr)
+	out, err := printExpr(env, ty, expr, radix)
 	if err != nil {
-		return err
+		// crash reports only that gdb failed; the reason follows.
+		return fmt.Errorf("gdb request failed: p %s (%w)", expr, err)
 	}
 	return writeValue(env, leader, out)
 }
 
 // printExpr evaluates expr and formats its value as gdb's print does,
 // without the "$N = " prefix.
-func printExpr(env *Env, ty *symbols.Types, expr string) (string, error) {
+func printExpr(env *Env, ty *symbols.Types, expr string, radix int) (string, error) {
 	scope, err := env.Kernel.Scope()
 	if err != nil {
 		return "", err
@@ -125,13 +134,13 @@ func printExpr(env *Env, ty *symbols.Types, expr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return formatTop(env, scope, v)
+	return formatTop(env, scope, v, radix)
 }
 
 // formatTop formats a top-level value: a pointer is preceded by its
 // type in parentheses, except a char pointer, whose string says enough
 // (gdb's c_value_print).
-func formatTop(env *Env, scope analyze.Scope, v analyze.Value) (string, error) {
+func formatTop(env *Env, scope analyze.Scope, v analyze.Value, radix int) (string, error) {
 	b, err := analyze.Load(scope, v)
 	if err != nil {
 		return "", err
@@ -143,7 +152,7 @@ func formatTop(env *Env, scope analyze.Scope, v analyze.Value) (string, error) {
 	if _, fn := symbols.Unqualify(v.Type).(*dwarf.FuncType); fn {
 		addr = v.Addr
 	}
-	p := valuePrinter(env)
+	p := valuePrinter(env, radix)
 	val := p.Value(v.Type, b, addr, 0)
 	if pt, ok := symbols.Unqualify(v.Type).(*dwarf.PtrType); ok {
 		if !isCharPointer(v.Type, pt) {
@@ -179,7 +188,7 @@ func writeValue(env *Env, leader, val string) error {
 }
 
 // perCPU shows a per-CPU variable as crash's display_per_cpu_info does.
-func perCPU(env *Env, ty *symbols.Types, v symbols.Var, cpuspec *string) error {
+func perCPU(env *Env, ty *symbols.Types, v symbols.Var, cpuspec *string, radix int) error {
 	k := env.Kernel
 	ncpus, err := possibleCPUs(env, ty)
 	if err != nil {
@@ -211,7 +220,7 @@ func perCPU(env *Env, ty *symbols.Types, v symbols.Var, cpuspec *string) error {
 		if err != nil {
 			return err
 		}
-		val, err := formatTop(env, scope, analyze.Value{Type: v.Type, Addr: a, LVal: true})
+		val, err := formatTop(env, scope, analyze.Value{Type: v.Type, Addr: a, LVal: true}, radix)
 		if err != nil {
 			return err
 		}

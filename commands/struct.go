@@ -86,9 +86,14 @@ func runAggregate(_ context.Context, env *Env, kind string, args []string) error
 		switch o.c {
 		case 'o':
 			offsets = true
+		case 'x', 'd':
 		default:
 			return fmt.Errorf("option -%c is not supported yet", o.c)
 		}
+	}
+	radix, err := radixOption(opts)
+	if err != nil {
+		return err
 	}
 	if len(operands) == 0 {
 		return &UsageError{Msg: "a " + kind + " name is required"}
@@ -107,11 +112,15 @@ func runAggregate(_ context.Context, env *Env, kind string, args []string) error
 		memberList = strings.Split(members, ",")
 	}
 	if len(operands) == 1 {
-		return showDefinition(env.Out, st, memberList, offsets)
+		return showDefinition(env.Out, st, memberList, offsets, 0)
 	}
 	addr, err := parseAddressOrSymbol(env, operands[1])
 	if err != nil {
 		return err
+	}
+	if offsets {
+		// crash shows each member's address instead of its offset.
+		return showDefinition(env.Out, st, memberList, true, addr)
 	}
 	count := int64(1)
 	if len(operands) > 2 {
@@ -119,7 +128,7 @@ func runAggregate(_ context.Context, env *Env, kind string, args []string) error
 			return fmt.Errorf("invalid count: %s", operands[2])
 		}
 	}
-	p := valuePrinter(env)
+	p := valuePrinter(env, radix)
 	var out strings.Builder
 	for i := range count {
 		a := addr + uint64(i*st.Size())
@@ -144,22 +153,22 @@ func runAggregate(_ context.Context, env *Env, kind string, args []string) error
 }
 
 // showDefinition prints the ptype-style definition, with offsets for -o
-// or a member.
-func showDefinition(w io.Writer, st *dwarf.StructType, members []string, offsets bool) error {
+// or a member (member addresses when base is an address).
+func showDefinition(w io.Writer, st *dwarf.StructType, members []string, offsets bool, base uint64) error {
 	if len(members) > 1 {
 		return fmt.Errorf("multiple member format not supported in this syntax")
 	}
 	text := symbols.Ptype(st)
 	switch {
 	case len(members) == 1:
-		out, found := withOffsets(st, text, members[0])
+		out, found := withOffsets(st, text, members[0], base)
 		if !found {
 			return fmt.Errorf("invalid data structure member reference: %s", members[0])
 		}
 		_, err := io.WriteString(w, out)
 		return err
 	case offsets:
-		out, _ := withOffsets(st, text, "")
+		out, _ := withOffsets(st, text, "", base)
 		_, err := fmt.Fprintf(w, "%sSIZE: %d\n", out, st.Size())
 		return err
 	}
@@ -174,6 +183,8 @@ func memberValue(p *symbols.Printer, st *dwarf.StructType, b []byte, addr uint64
 	if !ok {
 		return "", fmt.Errorf("invalid data structure member reference: %s", name)
 	}
+	depth, last := memberDepth(st, name)
+	indent := strings.Repeat("  ", depth)
 	var val string
 	if m.BitSize != 0 {
 		f := &dwarf.StructField{Name: m.Name, Type: m.Type, BitSize: m.BitSize, DataBitOffset: m.BitPos}
@@ -186,11 +197,32 @@ func memberValue(p *symbols.Printer, st *dwarf.StructType, b []byte, addr uint64
 		if end > uint64(len(b)) {
 			return "", fmt.Errorf("member %s lies outside the %s", name, st.StructName)
 		}
-		val = p.Value(m.Type, b[m.Offset:end], addr+m.Offset, 1)
+		val = p.Value(m.Type, b[m.Offset:end], addr+m.Offset, depth)
 	}
 	comma := ","
-	if last := st.Field[len(st.Field)-1]; last.Name == name {
+	if last {
 		comma = ""
 	}
-	return "  " + m.Name + " = " + val + comma + "\n", nil
+	return indent + m.Name + " = " + val + comma + "\n", nil
+}
+
+// memberDepth returns how deep member sits in st's display (1 for a
+// direct member, one more for each anonymous struct or union around
+// it) and whether it is the last member of its innermost container,
+// which gdb prints without a trailing comma.
+func memberDepth(st *dwarf.StructType, member string) (int, bool) {
+	for i, f := range st.Field {
+		if f.Name == member {
+			return 1, i == len(st.Field)-1
+		}
+		if f.Name == "" {
+			if inner, ok := symbols.Unqualify(f.Type).(*dwarf.StructType); ok {
+				if _, ok := symbols.FindMember(inner, member); ok {
+					d, last := memberDepth(inner, member)
+					return d + 1, last
+				}
+			}
+		}
+	}
+	return 1, false
 }

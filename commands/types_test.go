@@ -36,10 +36,10 @@ func TestWithOffsets(t *testing.T) {
 	st.ByteSize = 1004
 	ptype := "struct s {\n    int x;\n    union {\n        int a;\n        int b;\n    };\n    int y;\n}"
 	want := "struct s {\n     [0] int x;\n         union {\n     [4]     int a;\n     [4]     int b;\n         };\n  [1000] int y;\n}\n"
-	if got, _ := withOffsets(st, ptype, ""); got != want {
+	if got, _ := withOffsets(st, ptype, "", 0); got != want {
 		t.Errorf("withOffsets:\n%s\nwant:\n%s", got, want)
 	}
-	got, found := withOffsets(st, ptype, "b")
+	got, found := withOffsets(st, ptype, "b", 0)
 	if want := "struct s {\n     [4]     int b;\n}\n"; !found || got != want {
 		t.Errorf("withOffsets(b) = %q, %v; want %q", got, found, want)
 	}

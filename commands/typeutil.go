@@ -23,10 +23,15 @@ func kernelTypes(env *Env) (*symbols.Types, error) {
 }
 
 // valuePrinter formats values read from the dump, naming pointers the
-// way gdb does.
-func valuePrinter(env *Env) *symbols.Printer {
+// way gdb does, in the session's radix unless radix (10 or 16) says
+// otherwise.
+func valuePrinter(env *Env, radix int) *symbols.Printer {
 	k := env.Kernel
+	if radix == 0 {
+		radix = env.session().Radix
+	}
 	return &symbols.Printer{
+		Hex: radix == 16,
 		Read: func(p []byte, addr uint64) error {
 			return k.ReadVirtual(p, analyze.VirtAddr(addr), "gdb request")
 		},
@@ -68,8 +73,9 @@ func lookupAggregate(ty *symbols.Types, kind, name string) (*dwarf.StructType, e
 // width of the struct's size plus four, then the line without three of
 // its four leading spaces. Lines naming no member (the opening of an
 // anonymous union, closing braces) get blank padding instead. With
-// member set, only that member's line is kept.
-func withOffsets(st *dwarf.StructType, ptype, member string) (string, bool) {
+// member set, only that member's line is kept. With base, members
+// are labelled with their address in hex.
+func withOffsets(st *dwarf.StructType, ptype, member string, base uint64) (string, bool) {
 	lines := strings.Split(ptype, "\n")
 	size := strconv.FormatInt(st.Size(), 10)
 	width := len(size) + 4
@@ -96,7 +102,11 @@ func withOffsets(st *dwarf.StructType, ptype, member string) (string, bool) {
 			b.WriteString(strings.Repeat(" ", len(size)+1) + line + "\n")
 			continue
 		}
-		fmt.Fprintf(&b, "%*s%s\n", width, fmt.Sprintf("  [%d]", m.Offset), line[3:])
+		label := fmt.Sprintf("  [%d]", m.Offset)
+		if base != 0 {
+			label = fmt.Sprintf("  [%x]", base+m.Offset)
+		}
+		fmt.Fprintf(&b, "%*s%s\n", width, label, line[3:])
 	}
 	return b.String(), found
 }
@@ -162,4 +172,20 @@ func parseAddressOrSymbol(env *Env, s string) (uint64, error) {
 		return sym.Addr, nil
 	}
 	return 0, fmt.Errorf("invalid address or symbol: %s", s)
+}
+
+// radixOption reads crash's -d/-x: 10, 16, or 0 for the session's.
+func radixOption(opts []option) (int, error) {
+	radix := 0
+	for _, o := range opts {
+		r := map[byte]int{'d': 10, 'x': 16}[o.c]
+		if r == 0 {
+			continue
+		}
+		if radix != 0 && radix != r {
+			return 0, fmt.Errorf("-d and -x are mutually exclusive")
+		}
+		radix = r
+	}
+	return radix, nil
 }

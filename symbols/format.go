@@ -26,6 +26,10 @@ type Printer struct {
 	// that referenced it) with its definition, as gdb looks opaque
 	// types up by name. May be nil.
 	Complete func(dwarf.Type) dwarf.Type
+	// Hex prints integers, characters, booleans and bitfields in
+	// hexadecimal, as gdb does with "output-radix 16" (crash's -x and
+	// "set radix 16"); strings, enums and pointers are unchanged.
+	Hex bool
 }
 
 // Value formats the value of type t held in b (at least t.Size() bytes),
@@ -49,6 +53,13 @@ func (p *Printer) value(sb *strings.Builder, t dwarf.Type, b []byte, addr uint64
 	if sz := u.Size(); sz > 0 && int64(len(b)) < sz {
 		if _, ok := u.(*dwarf.ArrayType); !ok {
 			sb.WriteString("<value truncated>")
+			return
+		}
+	}
+	switch u.(type) {
+	case *dwarf.BoolType, *dwarf.CharType, *dwarf.UcharType, *dwarf.IntType, *dwarf.UintType:
+		if p.Hex {
+			fmt.Fprintf(sb, "%#x", le(b, int(u.Size())))
 			return
 		}
 	}
@@ -144,6 +155,10 @@ func (p *Printer) bitfield(sb *strings.Builder, f *dwarf.StructField, b []byte) 
 	var tmp [8]byte
 	switch x := u.(type) {
 	case *dwarf.IntType:
+		if p.Hex {
+			fmt.Fprintf(sb, "%#x", v)
+			return
+		}
 		sb.WriteString(strconv.FormatInt(signExtend(v, int(f.BitSize)), 10))
 		return
 	case *dwarf.CharType:

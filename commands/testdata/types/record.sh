@@ -118,6 +118,25 @@ p init_uts_ns.name.sysname
 p &init_task.comm[3]
 p *init_task.comm@3
 struct page.flags
+p -x init_task.pid
+p -x init_task.se.load
+p -x jiffies
+p -x init_task.thread_info
+p -x init_task.comm[0]
+p -x init_task.sched_class
+p -x system_state
+p nosuch
+p init_task.nosuch
+struct nosuch
+struct task_struct.nosuch
+whatis nosuch
+struct list_head -o $init
+struct task_struct.rcu_users $init
+struct task_struct.se $init
+struct task_struct.pid,comm $init
+p jiffies:0
+union sigval $init
+struct list_head -x $init
 CMDS
 rm -rf "$OUT"
 mkdir -p "$OUT"
