@@ -52,6 +52,7 @@ func All() []Command {
 		setCommand(),
 		symCommand(),
 		vtopCommand(), ptovCommand(),
+		disCommand(),
 		logCommand(),
 		dumpinfoCommand(),
 		helpCommand(),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/kcrash/kcrash/symbols"
@@ -149,8 +148,12 @@ func isHex(s string) bool {
 	if h == "" {
 		return false
 	}
-	_, err := strconv.ParseUint(h, 16, 64)
-	return err == nil || len(h) > 16
+	for _, c := range h {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *symView) showNeighbours(b *strings.Builder, s symbols.Symbol, off uint64, flags int, prev, next bool) {

@@ -179,9 +179,12 @@ func (v *symView) isText(addr uint64) bool {
 		}
 	}
 	s, _, ok := v.search(addr)
-	if !ok {
-		return false
-	}
+	return ok && v.isSymbolText(s)
+}
+
+// isSymbolText is crash's is_symbol_text: a text symbol, or a weak one
+// inside [_stext, _etext).
+func (v *symView) isSymbolText(s symbols.Symbol) bool {
 	switch s.Type {
 	case 'T', 't':
 		return true

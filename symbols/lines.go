@@ -51,9 +51,9 @@ type LineInfo struct {
 // Lines returns the vmlinux's line table, built on first use.
 func (v *Vmlinux) Lines() (*LineTable, error) {
 	v.linesOnce.Do(func() {
-		d, err := v.f.DWARF()
+		d, err := v.dwarfForLines()
 		if err != nil {
-			v.linesErr = fmt.Errorf("%s: no usable DWARF: %w", v.Path, err)
+			v.linesErr = err
 			return
 		}
 		var secs lineSections
@@ -73,11 +73,28 @@ func (v *Vmlinux) Lines() (*LineTable, error) {
 	return v.lines, v.linesErr
 }
 
-// linesState holds Lines' lazily built table (embedded in Vmlinux).
+// linesState holds Lines' lazily built table and FuncRange's index
+// (embedded in Vmlinux), with the DWARF data both read.
 type linesState struct {
 	linesOnce sync.Once
 	lines     *LineTable
 	linesErr  error
+
+	dwarfOnce sync.Once
+	dwarfData *dwarf.Data
+	dwarfErr  error
+
+	funcState
+}
+
+func (v *Vmlinux) dwarfForLines() (*dwarf.Data, error) {
+	v.dwarfOnce.Do(func() {
+		v.dwarfData, v.dwarfErr = v.f.DWARF()
+		if v.dwarfErr != nil {
+			v.dwarfErr = fmt.Errorf("%s: no usable DWARF: %w", v.Path, v.dwarfErr)
+		}
+	})
+	return v.dwarfData, v.dwarfErr
 }
 
 // buildLineTable reads the line program of every compilation unit in d;

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -73,7 +74,7 @@ never leaves a file under OUT.`,
 	f.IntVar(&o.filter, "filter", 0, "dump level: bit 1 (value 1) drops zero pages; other bits are not supported yet")
 	f.BoolVar(&o.verify, "verify", false, "re-open the output and compare every page with the input")
 	f.BoolVar(&o.excludedAsZero, "excluded-as-zero", false, "LKCD: write pages excluded from the input as zero pages")
-	f.StringVar(&o.panicString, "panic-string", "", "LKCD: the panic message for dh_panic_string (crash's sys PANIC line)")
+	f.StringVar(&o.panicString, "panic-string", "", "LKCD: the panic message for dh_panic_string (default: found in the kernel log as crash finds it)")
 	f.IntVar(&o.lkcdVersion, "lkcd-version", 0, "LKCD: header version 8 or 9 (default: 8 unless the headers need 9)")
 	f.BoolVar(&o.lkcdPlain, "lkcd-plain", false, "LKCD: leave out kcrash's copy of the notes (VMCOREINFO, full registers) from the header")
 	f.IntVar(&o.workers, "workers", 0, "pages compressed in parallel by this many workers (default: all CPUs)")
@@ -229,7 +230,39 @@ func crashInfo(d *vmcore.Dump, panicString string, stderr io.Writer) vmcore.Cras
 	if ci.PanicCPUKnown && ci.PanicCPU < len(ci.CurrentTasks) {
 		ci.PanicTask = ci.CurrentTasks[ci.PanicCPU]
 	}
+	if ci.PanicString == "" {
+		if recs, err := analyze.LogRecords(k); err == nil {
+			ci.PanicString = panicMessage(recs)
+		}
+	}
 	return ci
+}
+
+// panicMessages are the log lines crash takes for the panic message, in
+// its order of preference (crash:task.c panic_msg[]).
+var panicMessages = []string{
+	"SysRq : Crash", "SysRq : Trigger a crash", "SysRq : Netdump", "Kernel panic: ", "Kernel panic - ",
+	"Kernel BUG at", "kernel BUG at", "Unable to handle kernel paging request",
+	"Unable to handle kernel NULL pointer dereference", "BUG: unable to handle kernel ",
+	"general protection fault: ", "double fault: ", "divide error: ", "stack segment: ",
+	"[Hardware Error]: ", "Bad mode in ", "Oops: ",
+}
+
+// panicMessage finds the panic message in the kernel log as crash's
+// get_panicmsg does for dumps that do not record one, so that crash
+// shows the same PANIC line for the LKCD file (where it prints
+// dh_panic_string) as for the original.
+func panicMessage(recs []analyze.LogRecord) string {
+	for _, m := range panicMessages {
+		for _, r := range recs {
+			for _, line := range strings.Split(r.Text, "\n") {
+				if strings.Contains(line, m) {
+					return line
+				}
+			}
+		}
+	}
+	return ""
 }
 
 func verifyConversion(ctx context.Context, d *vmcore.Dump, path string, st vmcore.WriteStats, o convertOptions, stderr io.Writer) (vmcore.CompareStats, error) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kcrash/kcrash/analyze"
 	"github.com/kcrash/kcrash/internal/coretest"
 	"github.com/kcrash/kcrash/vmcore"
 )
@@ -262,5 +263,27 @@ func TestConvertedFilesOpen(t *testing.T) {
 			t.Errorf("%s: compression reads back as %s", c, got)
 		}
 		o.Close()
+	}
+}
+
+func TestPanicMessage(t *testing.T) {
+	rec := func(s string) analyze.LogRecord { return analyze.LogRecord{Text: s, HasText: true} }
+	tests := []struct {
+		log  []analyze.LogRecord
+		want string
+	}{
+		{[]analyze.LogRecord{rec("sysrq: Trigger a crash"), rec("Kernel panic - not syncing: sysrq triggered crash"), rec("CPU: 0 PID: 46")},
+			"Kernel panic - not syncing: sysrq triggered crash"},
+		// crash prefers the more severe message wherever it is in the log.
+		{[]analyze.LogRecord{rec("Oops: 0002 [#1] SMP"), rec("x\nKernel panic - not syncing: Fatal exception")},
+			"Kernel panic - not syncing: Fatal exception"},
+		{[]analyze.LogRecord{rec("BUG: unable to handle kernel NULL pointer dereference at 0"), rec("Oops: 0002")},
+			"BUG: unable to handle kernel NULL pointer dereference at 0"},
+		{[]analyze.LogRecord{rec("all quiet")}, ""},
+	}
+	for _, tc := range tests {
+		if got := panicMessage(tc.log); got != tc.want {
+			t.Errorf("panicMessage = %q, want %q", got, tc.want)
+		}
 	}
 }
