@@ -55,7 +55,15 @@ func (t *Types) index() (*typeIndex, error) {
 			t.err = fmt.Errorf("%s: %w: %v", t.v.Path, ErrNoDWARF, err)
 			return
 		}
-		ix, units, err := buildIndex(d)
+		var ix *typeIndex
+		var units int
+		if secs := t.dieSectionsOf(); secs != nil {
+			ix, units, err = buildIndexFast(secs)
+			t.stats.Fast = err == nil
+		}
+		if ix == nil {
+			ix, units, err = buildIndex(d)
+		}
 		if err != nil {
 			t.err = fmt.Errorf("%s: %w: %v", t.v.Path, ErrNoDWARF, err)
 			return
@@ -64,7 +72,7 @@ func (t *Types) index() (*typeIndex, error) {
 			t.percpu = [2]uint64{s.Addr, s.Addr + s.Size}
 		}
 		t.data, t.ix = d, ix
-		t.stats = IndexStats{Units: units, Names: ix.size(), Duration: time.Since(start), Mapped: t.mapping != nil}
+		t.stats = IndexStats{Units: units, Names: ix.size(), Duration: time.Since(start), Mapped: t.mapping != nil, Fast: t.stats.Fast}
 	})
 	return t.ix, t.err
 }
@@ -254,8 +262,16 @@ func (t *Types) LookupEnumerator(name string) (int64, *dwarf.EnumType, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	et, _ := typ.(*dwarf.EnumType)
-	return e.val, et, nil
+	et, ok := typ.(*dwarf.EnumType)
+	if !ok {
+		return 0, nil, fmt.Errorf("enumerator %s: DWARF type is %T", name, typ)
+	}
+	for _, v := range et.Val {
+		if v.Name == name {
+			return v.Val, et, nil
+		}
+	}
+	return 0, nil, fmt.Errorf("no enumerator %s: %w", name, ErrNotFound)
 }
 
 // Struct returns the definition (not a declaration) of struct name.

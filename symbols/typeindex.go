@@ -39,8 +39,7 @@ type funcEntry struct {
 }
 
 type enumEntry struct {
-	enum dwarf.Offset
-	val  int64
+	enum dwarf.Offset // the enum type; the value is read from it
 }
 
 // IndexStats describes the name index, for kcrash's diagnostics and
@@ -50,6 +49,7 @@ type IndexStats struct {
 	Names    int
 	Duration time.Duration
 	Mapped   bool // the DWARF sections are read from a memory mapping
+	Fast     bool // built by the DIE scanner rather than debug/dwarf's reader
 }
 
 // loadDWARF returns the vmlinux's DWARF. Uncompressed sections are
@@ -69,6 +69,58 @@ func (t *Types) loadDWARF() (*dwarf.Data, error) {
 
 // dwarf5Sections are the sections debug/dwarf takes through AddSection.
 var dwarf5Sections = []string{".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists", ".debug_loclists"}
+
+// dieSectionsOf returns the mapped sections the fast scanner reads, or
+// nil when the DWARF is not mapped.
+func (t *Types) dieSectionsOf() *dieSections {
+	if t.mapping == nil {
+		return nil
+	}
+	sec := func(name string) []byte {
+		s := t.v.f.Section(name)
+		if s == nil || s.Type == elf.SHT_NOBITS || s.Offset+s.Size > uint64(len(t.mapping)) {
+			return nil
+		}
+		return t.mapping[s.Offset : s.Offset+s.Size : s.Offset+s.Size]
+	}
+	return &dieSections{info: sec(".debug_info"), abbrev: sec(".debug_abbrev"), str: sec(".debug_str"),
+		lineStr: sec(".debug_line_str"), strOffsets: sec(".debug_str_offsets"), addr: sec(".debug_addr")}
+}
+
+// buildIndexFast is buildIndex with the DIE scanner of diescan.go.
+func buildIndexFast(s *dieSections) (*typeIndex, int, error) {
+	units, err := scanUnits(s)
+	if err != nil {
+		return nil, 0, err
+	}
+	workers := min(runtime.GOMAXPROCS(0), max(len(units), 1))
+	parts := make([]*typeIndex, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := len(units)*w/workers, len(units)*(w+1)/workers
+		wg.Go(func() {
+			parts[w] = newTypeIndex()
+			for i := lo; i < hi; i++ {
+				if err := parts[w].scanUnitFast(s, &units[i]); err != nil {
+					errs[w] = fmt.Errorf("%v: %w", units[i], err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, 0, err
+	}
+	ix := parts[0]
+	for _, p := range parts[1:] {
+		ix.merge(p)
+	}
+	return ix, len(units), nil
+}
+
+func dwOff(o int) dwarf.Offset { return dwarf.Offset(o) }
 
 func mapDWARF(f *elf.File, file *os.File) (*dwarf.Data, []byte, error) {
 	st, err := file.Stat()
@@ -308,9 +360,8 @@ func (ix *typeIndex) scanEnumerators(r *dwarf.Reader, enum dwarf.Offset) error {
 		}
 		if e.Tag == dwarf.TagEnumerator {
 			name, _ := e.Val(dwarf.AttrName).(string)
-			v, ok := e.Val(dwarf.AttrConstValue).(int64)
-			if _, seen := ix.enumVals[name]; name != "" && ok && !seen {
-				ix.enumVals[name] = enumEntry{enum: enum, val: v}
+			if _, seen := ix.enumVals[name]; name != "" && !seen {
+				ix.enumVals[name] = enumEntry{enum: enum}
 			}
 		}
 		if e.Children {

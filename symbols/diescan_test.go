@@ -1,0 +1,88 @@
+package symbols
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/kcrash/kcrash/internal/coretest"
+)
+
+// TestFastIndexMatchesDebugDWARF builds the name index both ways on the
+// corpus vmlinux and reports every name on which they differ.
+func TestFastIndexMatchesDebugDWARF(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the corpus vmlinux")
+	}
+	p := coretest.Path(t, "kernel/vmlinux")
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := OpenVmlinux(f, f, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ty := v.Types()
+	d, err := ty.loadDWARF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs := ty.dieSectionsOf()
+	if secs == nil {
+		t.Skip("the vmlinux's DWARF is not mapped")
+	}
+	t0 := time.Now()
+	fast, nf, err := buildIndexFast(secs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Now()
+	slow, ns, err := buildIndex(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("DIE scanner %v, debug/dwarf %v (%d units)", t1.Sub(t0), time.Since(t1), nf)
+	if nf != ns {
+		t.Errorf("units: scanner %d, debug/dwarf %d", nf, ns)
+	}
+	compareIndex(t, "struct", fast.structs, slow.structs)
+	compareIndex(t, "union", fast.unions, slow.unions)
+	compareIndex(t, "enum", fast.enums, slow.enums)
+	compareIndex(t, "typedef", fast.typedefs, slow.typedefs)
+	compareIndex(t, "base", fast.bases, slow.bases)
+	compareIndex(t, "var", fast.vars, slow.vars)
+	compareIndex(t, "decl var", fast.declVars, slow.declVars)
+	compareIndex(t, "func", fast.funcs, slow.funcs)
+	compareIndex(t, "enumerator", fast.enumVals, slow.enumVals)
+}
+
+func compareIndex[V comparable](t *testing.T, what string, fast, slow map[string]V) {
+	t.Helper()
+	bad := 0
+	for k, v := range slow {
+		if fv, ok := fast[k]; !ok {
+			bad++
+			if bad < 10 {
+				t.Errorf("%s: scanner is missing %s", what, k)
+			}
+		} else if fv != v {
+			bad++
+			if bad < 10 {
+				t.Errorf("%s %s: scanner %v, debug/dwarf %v", what, k, fv, v)
+			}
+		}
+	}
+	for k := range fast {
+		if _, ok := slow[k]; !ok {
+			bad++
+			if bad < 10 {
+				t.Errorf("%s: scanner has extra %s", what, k)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d differences in %d names", what, bad, len(slow))
+	}
+}
