@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kcrash/kcrash/internal/coretest"
 	"github.com/kcrash/kcrash/symbols"
@@ -34,15 +36,19 @@ func TestTypeIndexCorpus(t *testing.T) {
 	}
 	v := openCorpusVmlinux(t)
 	ty := v.Types()
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	st, err := ty.Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	t.Logf("index: %d units, %d names in %v (mapped %v); heap in use %d MiB",
-		st.Units, st.Names, st.Duration, st.Mapped, ms.HeapInuse>>20)
+	t.Logf("index: %d units, %d names in %v wall, %v CPU (mapped %v, scanner %v); heap in use %d MiB",
+		st.Units, st.Names, st.Duration, cpu, st.Mapped, st.Fast, ms.HeapInuse>>20)
 
 	types := map[string]string{
 		"struct task_struct": "struct task_struct",
