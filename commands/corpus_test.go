@@ -58,15 +58,21 @@ func runCmd(k *analyze.Kernel, path, line string) (stdout, stderr string, failed
 	return out.String(), errb.String(), r.Failed
 }
 
-var crashReadErr = regexp.MustCompile(`^rd: (page excluded|seek error|read error): physical address: ([0-9a-f]+)  type: "(.*)"$`)
+var crashReadErr = regexp.MustCompile(`rd: (page excluded|seek error|read error): physical address: ([0-9a-f]+)  type: "(.*)"\n?$`)
 
 // TestRdPhysicalGoldens compares every "rd -p" golden recorded from the
-// crash utility with kcrash's output, byte for byte. Where crash failed
-// (a page makedumpfile excluded) kcrash must fail at the same address and
-// say the page was excluded; crash's "seek error" is kcrash's "address
-// not in the dump".
+// crash utility with kcrash's output, byte for byte: kcrash's standard
+// output followed by its error line is what crash printed. Where crash
+// failed (a page makedumpfile excluded) kcrash must fail at the same
+// address and say the page was excluded; crash's "seek error" is
+// kcrash's "address not in the dump".
+//
+// One documented difference: in a filtered ELF (makedumpfile -E) the
+// excluded tail of a segment (p_filesz < p_memsz) reads as zeros in
+// crash, while kcrash reports those pages as excluded, never as zeros.
+// The test checks that crash showed only zeros there.
 func TestRdPhysicalGoldens(t *testing.T) {
-	total := 0
+	total, excludedZeros := 0, 0
 	for _, sc := range coretest.Scenarios(t) {
 		for _, dump := range coretest.Dumps(t, sc) {
 			goldens := coretest.Goldens(t, sc, dump)
@@ -77,34 +83,46 @@ func TestRdPhysicalGoldens(t *testing.T) {
 				}
 				total++
 				out, errOut, _ := runCmd(k, dump, g.Command)
-				var want, wantErr []string
-				for _, l := range strings.SplitAfter(g.Output, "\n") {
-					if crashReadErr.MatchString(strings.TrimSuffix(l, "\n")) {
-						wantErr = append(wantErr, strings.TrimSuffix(l, "\n"))
-					} else if l != "" {
-						want = append(want, l)
-					}
+				want, wantErr := g.Output, ""
+				if m := crashReadErr.FindStringSubmatchIndex(want); m != nil {
+					// crash says "seek error" past a kdump's bitmap and "read
+					// error" past an ELF's segments; both are kcrash's "address
+					// not in the dump".
+					kind := map[string]string{"page excluded": "page excluded", "seek error": "address not in the dump", "read error": "address not in the dump"}[want[m[2]:m[3]]]
+					wantErr = "rd: " + kind + ": physical address: " + want[m[4]:m[5]] + `  type: "` + want[m[6]:m[7]] + `"` + "\n"
+					want = want[:m[0]]
 				}
-				if got := out; got != strings.Join(want, "") {
-					t.Errorf("%s: %s\n--- kcrash\n%s--- crash (%s)\n%s", dump, g.Command, got, g.File, strings.Join(want, ""))
+				if out == want && errOut == wantErr {
 					continue
 				}
-				if len(wantErr) > 0 {
-					m := crashReadErr.FindStringSubmatch(wantErr[0])
-					kind := map[string]string{"page excluded": "page excluded", "seek error": "address not in the dump", "read error": "read error"}[m[1]]
-					wantLine := "rd: " + kind + ": physical address: " + m[2] + `  type: "` + m[3] + `"`
-					if strings.TrimSpace(errOut) != wantLine {
-						t.Errorf("%s: %s: error\n  %q\nwant\n  %q", dump, g.Command, strings.TrimSpace(errOut), wantLine)
-					}
-				} else if errOut != "" {
-					t.Errorf("%s: %s: unexpected error %q", dump, g.Command, errOut)
+				if strings.Contains(errOut, "page excluded") && strings.HasPrefix(want, out) &&
+					allZeroValues(want[len(out):]) && strings.HasSuffix(dump, ".elf") {
+					excludedZeros++
+					continue
 				}
+				t.Errorf("%s: %s\n--- kcrash stdout\n%s\n--- kcrash stderr\n%s--- crash (%s)\n%s", dump, g.Command, out, errOut, g.File, g.Output)
 			}
 		}
 	}
 	if total < 20 {
 		t.Errorf("only %d rd -p goldens; want at least 20", total)
 	}
+	t.Logf("%d rd -p goldens compared; %d where crash zero-fills a filtered ELF's excluded tail and kcrash says excluded", total, excludedZeros)
+}
+
+// allZeroValues reports whether rd output holds only zero values.
+func allZeroValues(s string) bool {
+	for _, line := range strings.Split(s, "\n") {
+		_, vals, ok := strings.Cut(line, ":  ")
+		if !ok {
+			continue
+		}
+		vals, _, _ = strings.Cut(vals, "   ")
+		if strings.Trim(vals, "0 .") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // crashFacts are the facts dumpinfo shares with the crash utility's

@@ -207,9 +207,7 @@ func displayMemory(ctx context.Context, w io.Writer, req rdRequest, read func([]
 			return ctx.Err()
 		}
 		if err := read(buf, addr); err != nil {
-			if i%int64(perLine) != 0 {
-				b.WriteString("\n")
-			}
+			// Like crash, leave the line as it stands: the error follows it.
 			return readFailure(err, addr, req)
 		}
 		if i%int64(perLine) == 0 {
@@ -304,9 +302,6 @@ func displayASCII(ctx context.Context, b *strings.Builder, req rdRequest, read f
 			return ctx.Err()
 		}
 		if err := read(c[:], addr); err != nil {
-			if displayed > 0 {
-				b.WriteString("\n")
-			}
 			return readFailure(err, addr, req)
 		}
 		if c[0] >= 0x20 && c[0] < 0x7f {

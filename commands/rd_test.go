@@ -47,7 +47,7 @@ func TestDisplayMemoryLayout(t *testing.T) {
 		{"ascii", rdRequest{addr: 0x1041, count: 10, size: 0, flags: rdHex, physical: true},
 			"            1041:  ABCDEFGHIJ\n", ""},
 		{"excluded", rdRequest{addr: 0x1ff8, count: 4, size: 8, flags: rdHex | rdASCIIEndline, physical: true},
-			"            1ff8:  fffefdfcfbfaf9f8 \n",
+			"            1ff8:  fffefdfcfbfaf9f8 ",
 			`page excluded: physical address: 2000  type: "64-bit PHYSADDR"`},
 		{"not in dump", rdRequest{addr: 0x3000, count: 1, size: 8, flags: rdHex, physical: true},
 			"", `address not in the dump: physical address: 3000  type: "64-bit PHYSADDR"`},
