@@ -55,6 +55,7 @@ type translator struct {
 	levels     int
 	pgd        vmcore.PhysAddr // physical address of init_top_pgt
 	pageOffset VirtAddr
+	physEnd    uint64 // end of the highest physical range in the dump
 }
 
 func (k *Kernel) initTranslation() error {
@@ -91,6 +92,9 @@ func (k *Kernel) initTranslation() error {
 			return
 		}
 		t.pgd = pa
+		for _, r := range k.dump.Ranges() {
+			t.physEnd = max(t.physEnd, uint64(r.End))
+		}
 		t.pageOffset = pageOffsetL4
 		if t.levels == 5 {
 			t.pageOffset = pageOffsetL5
@@ -142,7 +146,11 @@ func (k *Kernel) Translate(va VirtAddr) (vmcore.PhysAddr, error) {
 	if err := k.initTranslation(); err != nil {
 		return 0, &FaultError{Addr: va, Err: err}
 	}
-	if va >= k.xlat.pageOffset && uint64(va-k.xlat.pageOffset) < k.xlat.directMapSize() {
+	// The direct map reaches no further than the dump's memory: with
+	// CONFIG_RANDOMIZE_MEMORY the vmalloc and vmemmap regions may start
+	// within directMapSize of page_offset_base, so a wider test would
+	// mistake them for direct-map addresses.
+	if va >= k.xlat.pageOffset && uint64(va-k.xlat.pageOffset) < min(k.xlat.directMapSize(), k.xlat.physEnd) {
 		return vmcore.PhysAddr(va - k.xlat.pageOffset), nil
 	}
 	w, err := k.WalkPageTables(va)

@@ -43,7 +43,7 @@ func (e *UsageError) Error() string { return e.Msg }
 func All() []Command {
 	cmds := []Command{
 		rdCommand(),
-		btCommand(),
+		kmemCommand(),
 		structCommand(), unionCommand(), whatisCommand(), pCommand(),
 		modCommand(),
 		sysCommand(),
@@ -51,8 +51,6 @@ func All() []Command {
 		aliasCommand(),
 		setCommand(),
 		symCommand(),
-		vtopCommand(), ptovCommand(),
-		disCommand(),
 		logCommand(),
 		dumpinfoCommand(),
 		helpCommand(),
