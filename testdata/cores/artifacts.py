@@ -9,7 +9,7 @@ WORK, OUT, CHROOT = sys.argv[1:4]
 KDIR = os.environ.get("KERNEL_DIR", "kernel")
 SCENARIOS = ["qemu-4l", "qemu-5l", "kdump"]
 BUNDLED = {("qemu-4l", "vmcore-d31-zstd.kdump")}   # also kept uncompressed
-ZSTD = ["zstd", "-q", "-f", "-19", "--long=27", "-T0"]
+ZSTD = ["zstd", "-q", "-f", "-" + os.environ.get("ZSTD_LEVEL", "19"), "--long=27", "-T0"]
 
 
 def sh(cmd, chroot=False):

@@ -201,15 +201,21 @@ mdf_trixie() { # run trixie's makedumpfile 1.7.6 on files in $WORK/$sc
 	chroot "$CHROOT" makedumpfile --message-level 6 "${args[@]}"
 }
 
+MOUNTED=()
 mount_corpus() {
 	mkdir -p "$CHROOT/corpus"
-	mountpoint -q "$CHROOT/corpus" || mount --bind "$WORK" "$CHROOT/corpus"
+	if ! mountpoint -q "$CHROOT/corpus"; then
+		mount --bind "$WORK" "$CHROOT/corpus"; MOUNTED+=("$CHROOT/corpus")
+	fi
 	# makedumpfile loops forever without /proc/meminfo
-	mountpoint -q "$CHROOT/proc" || mount -t proc proc "$CHROOT/proc"
+	if ! mountpoint -q "$CHROOT/proc"; then
+		mount -t proc proc "$CHROOT/proc"; MOUNTED+=("$CHROOT/proc")
+	fi
 }
-umount_corpus() {
-	mountpoint -q "$CHROOT/corpus" && umount "$CHROOT/corpus" || true
-	mountpoint -q "$CHROOT/proc" && umount "$CHROOT/proc" || true
+umount_corpus() { # only what this run mounted
+	local m
+	for m in "${MOUNTED[@]}"; do umount "$m" || true; done
+	MOUNTED=()
 }
 
 derive_formats_4l() {

@@ -37,7 +37,9 @@ if [ -e /capture-initrd.gz ]; then
 		mkdir -p /realproc /fakeproc   # /fakeproc lives in the initramfs rootfs
 		mount -t proc proc /realproc
 		for e in /realproc/*; do ln -s "$e" "/fakeproc/${e#/realproc/}"; done
-		/bin/kc-fakekcore /realproc/kallsyms /fakeproc/kcore
+		# a direct-map address: the kcrashtest kthread's task_struct
+		dm=$(dmesg | sed -n 's/.*kcrashtest: loaded .*task=\([0-9a-f]*\).*/\1/p' | tail -n1)
+		/bin/kc-fakekcore /realproc/kallsyms /fakeproc/kcore $dm
 		mount --bind /fakeproc /proc
 	fi
 	kexec -p /bzImage --initrd=/capture-initrd.gz \

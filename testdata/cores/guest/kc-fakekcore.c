@@ -1,7 +1,12 @@
-/* kc-fakekcore KALLSYMS OUT: write a minimal ELF core header that looks like
- * the start of /proc/kcore: one PT_LOAD for the kernel text mapping
- * [_text, _end). kexec-tools (x86_64, kexec -p) only reads the program
- * headers of /proc/kcore to find the kernel's virtual address and size; the
+/* kc-fakekcore KALLSYMS OUT [DIRECTMAP_ADDR]: write a minimal ELF core header
+ * that looks like the start of /proc/kcore: one PT_LOAD for the kernel text
+ * mapping [_text, _end) and, given any direct-map address, one PT_LOAD at the
+ * start of the direct map (the address rounded down to 1 GiB, which is
+ * page_offset_base under 4-level paging with RANDOMIZE_MEMORY).
+ * kexec-tools (x86_64, kexec -p) only reads the program headers of
+ * /proc/kcore: the kernel text mapping gives the kernel's virtual address and
+ * size, the lowest PT_LOAD (rounded down to 1 GiB) gives PAGE_OFFSET, used for
+ * the p_vaddr of the direct-map PT_LOADs in the elfcorehdr. The
  * corpus kernel has no CONFIG_PROC_KCORE, so /init bind-mounts a fake /proc
  * that holds this file while kexec runs. */
 #include <elf.h>
@@ -15,11 +20,14 @@ int main(int argc, char **argv)
 	char type, name[512], line[1024];
 	FILE *f, *o;
 	Elf64_Ehdr eh;
-	Elf64_Phdr ph;
+	Elf64_Phdr ph, dm;
+	unsigned long long dmaddr = 0;
 	static char pad[65536];
 
-	if (argc != 3)
+	if (argc != 3 && argc != 4)
 		return 2;
+	if (argc == 4)
+		dmaddr = strtoull(argv[3], NULL, 16) & ~((1ULL << 30) - 1);
 	f = fopen(argv[1], "r");
 	if (!f) { perror(argv[1]); return 1; }
 	while (fgets(line, sizeof(line), f)) {
@@ -49,7 +57,7 @@ int main(int argc, char **argv)
 	eh.e_phoff = sizeof(eh);
 	eh.e_ehsize = sizeof(eh);
 	eh.e_phentsize = sizeof(ph);
-	eh.e_phnum = 1;
+	eh.e_phnum = dmaddr ? 2 : 1;
 	memset(&ph, 0, sizeof(ph));
 	ph.p_type = PT_LOAD;
 	ph.p_flags = PF_R | PF_W | PF_X;
@@ -64,7 +72,18 @@ int main(int argc, char **argv)
 	rewind(o);
 	fwrite(&eh, sizeof(eh), 1, o);
 	fwrite(&ph, sizeof(ph), 1, o);
+	if (dmaddr) {
+		memset(&dm, 0, sizeof(dm));
+		dm.p_type = PT_LOAD;
+		dm.p_flags = PF_R | PF_W | PF_X;
+		dm.p_offset = 0x2000;
+		dm.p_vaddr = dmaddr;
+		dm.p_paddr = 0;
+		dm.p_filesz = dm.p_memsz = 0x1000;
+		dm.p_align = 0x1000;
+		fwrite(&dm, sizeof(dm), 1, o);
+	}
 	fclose(o);
-	printf("kc-fakekcore: kernel text %llx-%llx\n", text, end);
+	printf("kc-fakekcore: kernel text %llx-%llx direct map %llx\n", text, end, dmaddr);
 	return 0;
 }
