@@ -44,6 +44,7 @@ func All() []Command {
 	cmds := []Command{
 		rdCommand(),
 		kmemCommand(),
+		btCommand(),
 		structCommand(), unionCommand(), whatisCommand(), pCommand(),
 		modCommand(),
 		sysCommand(),
@@ -51,6 +52,8 @@ func All() []Command {
 		aliasCommand(),
 		setCommand(),
 		symCommand(),
+		vtopCommand(), ptovCommand(),
+		disCommand(),
 		logCommand(),
 		dumpinfoCommand(),
 		helpCommand(),
