@@ -2,6 +2,9 @@ package analyze_test
 
 import (
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/kcrash/kcrash/analyze"
@@ -128,4 +131,111 @@ func TestORCFromMemory(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBacktraceAgainstDrgn compares the ORC unwinder, started from the
+// CPU's registers as drgn starts it, with drgn 0.0.31's stack traces
+// recorded in the corpus (oracle/drgn/<dump>/bt-*.txt). drgn names
+// inlined functions too, from DWARF; kcrash names a frame by the ELF
+// symbol containing pc-1 (pc for an interrupted frame), so every kcrash
+// frame must appear, in order, among drgn's, and drgn may have more
+// (inlined) ones. Entry code is named by its nearest symbol
+// (entry_SYSCALL_64_after_hwframe), which drgn calls entry_SYSCALL_64.
+func TestBacktraceAgainstDrgn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("corpus")
+	}
+	checked := 0
+	for _, sc := range coretest.Scenarios(t) {
+		for _, dump := range coretest.Dumps(t, sc) {
+			files, _ := filepath.Glob(filepath.Join(coretest.Root(t), sc, "oracle", "drgn", dump, "bt-*.txt"))
+			if len(files) == 0 {
+				continue
+			}
+			k := openCorpus(t, sc, dump, true)
+			tab, err := k.Symbols()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, file := range files {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pid, drgnFns, ok := parseDrgnTrace(string(b))
+				if !ok {
+					t.Errorf("%s: cannot parse", file)
+					continue
+				}
+				task, err := analyze.FindTask(k, pid)
+				if err != nil {
+					t.Errorf("%s: %v", file, err)
+					continue
+				}
+				tr, err := analyze.Backtrace(k, task.Addr)
+				if err != nil {
+					t.Errorf("%s: %v", file, err)
+					continue
+				}
+				var ours []string
+				for _, f := range tr.Frames {
+					pc := uint64(f.PC)
+					if !f.Interrupted {
+						pc--
+					}
+					s, _, _ := tab.ByAddr(pc)
+					ours = append(ours, s.Name)
+				}
+				j := 0
+				for _, name := range ours {
+					for j < len(drgnFns) && !(drgnFns[j] == name || strings.HasPrefix(name, drgnFns[j]+"_")) {
+						j++
+					}
+					if j == len(drgnFns) {
+						t.Errorf("%s/%s pid %d: kcrash frames %v are not among drgn's %v", sc, dump, pid, ours, drgnFns)
+						break
+					}
+					j++
+				}
+				checked++
+			}
+		}
+	}
+	if checked == 0 {
+		t.Skip("no drgn backtraces in the corpus")
+	}
+	t.Logf("%d traces agree with drgn's", checked)
+}
+
+// parseDrgnTrace reads the corpus's drgn trace format: a first line
+// "pid N ..." or "crashed thread: tid N ...", then "#i  function (...)"
+// lines; user-space frames ("#i  0x...") end the kernel part.
+func parseDrgnTrace(s string) (pid int32, fns []string, ok bool) {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) == 0 {
+		return 0, nil, false
+	}
+	f := strings.Fields(lines[0])
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "pid" || f[i] == "tid" {
+			n, err := strconv.Atoi(f[i+1])
+			if err != nil {
+				return 0, nil, false
+			}
+			pid, ok = int32(n), true
+			break
+		}
+	}
+	for _, l := range lines[1:] {
+		w := strings.Fields(l)
+		if len(w) < 2 || !strings.HasPrefix(w[0], "#") {
+			continue
+		}
+		if strings.HasPrefix(w[1], "0x") {
+			break
+		}
+		name, _, _ := strings.Cut(w[1], "+")
+		fns = append(fns, name)
+	}
+	return pid, fns, ok
 }
