@@ -257,7 +257,7 @@ func (ev evaluator) deref(v Value) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
-		if t.Type == nil {
+		if _, void := t.Type.(*dwarf.VoidType); void || t.Type == nil {
 			return Value{}, evalErr("Attempt to take contents of a non-pointer value.")
 		}
 		return Value{Type: ev.complete(t.Type), Addr: addr, LVal: true}, nil

@@ -49,7 +49,13 @@ func (s kernelScope) LookupVar(name string) (symbols.Var, error) {
 	if err != nil {
 		return v, err
 	}
-	v.Addr = s.k.Relocate(v.Addr)
+	// gdb relocates every symbol by the KASLR slide, per-CPU offsets
+	// included ("p &runqueues" shows the offset plus the slide).
+	if v.PerCPU {
+		v.Addr += s.k.kaslr
+	} else {
+		v.Addr = s.k.Relocate(v.Addr)
+	}
 	return v, nil
 }
 

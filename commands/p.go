@@ -87,10 +87,12 @@ func runP(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// crash names the symbol whenever the first word is one, even when
+	// more words follow ("p nr_cpu_ids * 2" prints "nr_cpu_ids = $1 = 4").
 	leader := ""
-	if _, ok := tab.Lookup(expr); ok && len(operands) == 1 {
+	if _, ok := tab.Lookup(expr); ok {
 		leader = expr
-		if v, err := ty.LookupVar(expr); err == nil && v.PerCPU {
+		if v, err := ty.LookupVar(expr); err == nil && v.PerCPU && len(operands) == 1 {
 			return perCPU(env, ty, v, cpuspec, radix)
 		}
 	}

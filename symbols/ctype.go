@@ -39,9 +39,6 @@ func declarator(t dwarf.Type, inner string, depth int) (string, string) {
 	case *dwarf.PtrType:
 		switch Unqualified(x.Type).(type) {
 		case *dwarf.ArrayType, *dwarf.FuncType:
-			if isQual(x.Type) {
-				break
-			}
 			return declarator(x.Type, "(*"+inner+")", depth+1)
 		}
 		return declarator(x.Type, "*"+inner, depth+1)
@@ -89,8 +86,6 @@ func hasQual(t dwarf.Type, qual string) bool {
 		t = q.Type
 	}
 }
-
-func isQual(t dwarf.Type) bool { _, ok := t.(*dwarf.QualType); return ok }
 
 // Unqualified strips const and volatile but keeps typedefs.
 func Unqualified(t dwarf.Type) dwarf.Type {

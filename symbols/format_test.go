@@ -57,6 +57,7 @@ func TestDeclare(t *testing.T) {
 		{ptr(fn), "func", "void (*func)(struct callback_head *)"},
 		{array(ptr(fn), 2), "fns", "void (*fns[2])(struct callback_head *)"},
 		{ptr(array(charT, 16)), "", "char (*)[16]"},
+		{ptr(qual("const", array(qual("const", charT), 155))), "", "const char (*)[155]"},
 		{qual("const", array(qual("const", charT), 155)), "linux_banner", "const char linux_banner[155]"},
 		{ptr(qual("const", listHead)), "p", "const struct list_head *p"},
 		{qual("volatile", ulongT), "jiffies", "volatile unsigned long jiffies"},

@@ -137,6 +137,26 @@ struct task_struct.pid,comm $init
 p jiffies:0
 union sigval $init
 struct list_head -x $init
+p &runqueues
+p &jiffies
+p &linux_banner
+p init_task.thread_pid->numbers
+struct pid init_struct_pid
+p init_struct_pid.numbers[0].ns
+p (unsigned long)&init_task
+p &init_task.se
+p (void *)init_task.stack
+p init_task.stack + 8
+p *init_task.stack
+whatis init_task.se
+whatis &init_task
+p nr_cpu_ids * 2
+p sizeof(init_task)
+p init_task.comm + 1
+p &init_task.comm[0]
+p -d jiffies
+p __per_cpu_offset[1]
+p init_uts_ns.name
 CMDS
 rm -rf "$OUT"
 mkdir -p "$OUT"
