@@ -43,6 +43,8 @@ func (e *UsageError) Error() string { return e.Msg }
 func All() []Command {
 	cmds := []Command{
 		rdCommand(),
+		foreachCommand(),
+		taskCommand(),
 		kmemCommand(),
 		btCommand(),
 		structCommand(), unionCommand(), whatisCommand(), pCommand(),
