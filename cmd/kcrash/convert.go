@@ -230,12 +230,44 @@ func crashInfo(d *vmcore.Dump, panicString string, stderr io.Writer) vmcore.Cras
 	if ci.PanicCPUKnown && ci.PanicCPU < len(ci.CurrentTasks) {
 		ci.PanicTask = ci.CurrentTasks[ci.PanicCPU]
 	}
+	ci.Utsname = utsname(k)
 	if ci.PanicString == "" {
 		if recs, err := analyze.LogRecords(k); err == nil {
 			ci.PanicString = panicMessage(recs)
 		}
 	}
 	return ci
+}
+
+// utsname reads the crashed kernel's init_uts_ns.name (struct
+// new_utsname, 6 fields of 65 bytes), whose address VMCOREINFO gives, so
+// the written headers carry the node name and version too, as
+// makedumpfile's do. nil when it cannot be read.
+func utsname(k *analyze.Kernel) *vmcore.Utsname {
+	vi := k.VMCOREINFO()
+	if vi == nil {
+		return nil
+	}
+	sym, ok := vi.Symbol("init_uts_ns")
+	if !ok {
+		return nil
+	}
+	var b [6 * 65]byte
+	if err := k.ReadKernelImage(b[:], analyze.VirtAddr(sym+uint64(vi.Offsets["uts_namespace.name"])), "init_uts_ns.name"); err != nil {
+		return nil
+	}
+	f := func(i int) string {
+		s := b[65*i : 65*(i+1)]
+		if j := strings.IndexByte(string(s), 0); j >= 0 {
+			s = s[:j]
+		}
+		return string(s)
+	}
+	u := &vmcore.Utsname{Sysname: f(0), Nodename: f(1), Release: f(2), Version: f(3), Machine: f(4), Domainname: f(5)}
+	if u.Sysname != "Linux" || u.Release != vi.OSRelease {
+		return nil // not what it should be: better the defaults than garbage
+	}
+	return u
 }
 
 // panicMessages are the log lines crash takes for the panic message, in

@@ -91,6 +91,17 @@ func TestConvertCommand(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("dumpinfo: exit %d: %s", code, errOut)
 			}
+			if to == "kdump" {
+				// The header's utsname comes from init_uts_ns.
+				d, err := vmcore.Open(out, vmcore.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if u := d.Kdump().Utsname; u.Sysname != "Linux" || u.Version == "" || u.Nodename == "" {
+					t.Errorf("kdump header utsname %+v: not read from init_uts_ns", u)
+				}
+				d.Close()
+			}
 			for _, want := range []string{"KASLR OFFSET: 0x", "PHYS_BASE: ", "RELEASE: 6."} {
 				if !strings.Contains(info, want) {
 					t.Errorf("dumpinfo lacks %q:\n%s", want, info)
