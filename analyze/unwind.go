@@ -59,6 +59,12 @@ type Frame struct {
 	// Exception, when set, is the pt_regs this frame's entry code saved:
 	// the next frame is the code it interrupted.
 	Exception *ExceptionFrame
+	// Scanned: the kernel has no unwind information for the function
+	// below this frame (ORC "undefined", e.g. STACK_FRAME_NON_STANDARD
+	// functions such as __crash_kexec), so PC is the first word above
+	// that frame's stack pointer that is a return address (follows a
+	// call instruction) — what the crash utility's stack scan finds too.
+	Scanned bool
 }
 
 // Trace is a task's backtrace and why it ended.
@@ -236,7 +242,10 @@ type unwinder struct {
 	readMem func(p []byte, a VirtAddr) error
 	lookup  func(pc uint64) (ORCEntry, bool)
 	stackOf func(a VirtAddr) StackRange
-	noORC   error // why there is no ORC table, for error messages
+	// isReturn reports whether v is a kernel text address that follows
+	// a call instruction (for the stack scan where ORC has nothing).
+	isReturn func(v uint64) bool
+	noORC    error // why there is no ORC table, for error messages
 }
 
 func (u *unwinder) read(a VirtAddr) (uint64, error) {
@@ -260,8 +269,9 @@ func (k *Kernel) newUnwinder(task StackRange) *unwinder {
 			}
 			return k.moduleORC(pc)
 		},
-		stackOf: func(a VirtAddr) StackRange { return k.findStack(task, a) },
-		noORC:   orcErr,
+		stackOf:  func(a VirtAddr) StackRange { return k.findStack(task, a) },
+		isReturn: k.isReturnAddress,
+		noORC:    orcErr,
 	}
 }
 
@@ -278,9 +288,10 @@ func (u *unwinder) walk(regs Regs, interrupted bool, slot VirtAddr) ([]Frame, er
 	if !interrupted {
 		sp = slot
 	}
+	scanned := false
 	for len(frames) < maxFrames {
 		pc := regs.RIP
-		f := Frame{PC: VirtAddr(pc), SP: sp, Interrupted: interrupted}
+		f := Frame{PC: VirtAddr(pc), SP: sp, Interrupted: interrupted, Scanned: scanned}
 		f.Stack = u.stackOf(sp)
 		if f.Stack.Kind == StackNone {
 			f.Stack = u.stackOf(VirtAddr(regs.RSP))
@@ -294,28 +305,37 @@ func (u *unwinder) walk(regs Regs, interrupted bool, slot VirtAddr) ([]Frame, er
 			lookup--
 		}
 		e, ok := u.lookup(lookup)
-		if !ok {
-			// No ORC: frame pointers, if rbp is a frame on this stack.
+		if !ok || e.Type == ORCUndefined {
+			// No unwind information: frame pointers when the kernel has
+			// no ORC at all, else (and failing that) a scan for the next
+			// return address.
 			frames = append(frames, f)
-			next, err := u.framePointerStep(&regs, f.Stack)
+			var next VirtAddr
+			var err error
+			if u.noORC != nil {
+				next, err = u.framePointerStep(&regs, f.Stack)
+			}
+			if u.noORC == nil || err != nil {
+				next, err = u.scanStep(&regs, f.Stack)
+			}
 			if err != nil {
-				if u.noORC != nil && errors.Is(err, ErrUnwindNoORC) {
+				if ok {
+					return frames, fmt.Errorf("%w at %#x: %v", ErrUnwindUndef, pc, err)
+				}
+				if u.noORC != nil {
 					return frames, fmt.Errorf("%w (%v)", err, u.noORC)
 				}
 				return frames, err
 			}
-			frames[len(frames)-1].CFA = VirtAddr(regs.RSP)
-			sp, interrupted = next, false
+			frames[len(frames)-1].CFA = next + 8
+			sp, interrupted, scanned = next, false, true
 			continue
 		}
-		switch e.Type {
-		case ORCEndOfStack:
+		f.Scanned, scanned = scanned, false
+		if e.Type == ORCEndOfStack {
 			f.CFA = VirtAddr(regs.RSP)
 			frames = append(frames, f)
 			return frames, nil
-		case ORCUndefined:
-			frames = append(frames, f)
-			return frames, fmt.Errorf("%w at %#x", ErrUnwindUndef, pc)
 		}
 		cfa, err := u.cfa(e, &regs)
 		if err != nil {
@@ -469,6 +489,63 @@ func (u *unwinder) framePointerStep(r *Regs, st StackRange) (VirtAddr, error) {
 	}
 	r.RIP, r.RSP, r.RBP = ret, uint64(bp+16), prevBP
 	return bp + 8, nil
+}
+
+// maxScan bounds the stack scan for a return address (words).
+const maxScan = 1024
+
+// scanStep finds the caller of a function without unwind information
+// the way a stack scan does: the first word at or above rsp, on the same
+// stack, that is a return address. It returns that word's slot.
+func (u *unwinder) scanStep(r *Regs, st StackRange) (VirtAddr, error) {
+	if u.isReturn == nil {
+		return 0, fmt.Errorf("%w at %#x", ErrUnwindNoORC, r.RIP)
+	}
+	a := VirtAddr(r.RSP)
+	if !st.Contains(a) {
+		return 0, fmt.Errorf("%w: rsp %#x", ErrUnwindOffStack, r.RSP)
+	}
+	for n := 0; n < maxScan && a+8 <= st.Top; n, a = n+1, a+8 {
+		v, err := u.read(a)
+		if err != nil {
+			return 0, err
+		}
+		if u.isReturn(v) {
+			r.RIP, r.RSP = v, uint64(a+8)
+			return a, nil
+		}
+	}
+	return 0, fmt.Errorf("%w at %#x (and no return address above rsp %#x)", ErrUnwindNoORC, r.RIP, r.RSP)
+}
+
+// isReturnAddress reports whether v is a kernel or module text address
+// right after a call instruction: call rel32 (e8), call *%reg (ff d0+r),
+// call *disp8(%reg) (ff 50+r), call *disp32(%reg) (ff 90+r) or
+// call *disp32(%rip) (ff 15).
+func (k *Kernel) isReturnAddress(v uint64) bool {
+	if v < uint64(startKernelMap) {
+		return false
+	}
+	if orc, err := k.ORC(); err == nil && !orc.Covers(v-1) {
+		if m := k.moduleFor(v); m == nil {
+			return false
+		}
+	}
+	var b [7]byte
+	if k.readVA(b[:], VirtAddr(v-7), "text") != nil {
+		return false
+	}
+	switch {
+	case b[2] == 0xe8:
+		return true
+	case b[5] == 0xff && b[6]&0xf8 == 0xd0:
+		return true
+	case b[4] == 0xff && b[5]&0xf8 == 0x50:
+		return true
+	case b[1] == 0xff && (b[2]&0xf8 == 0x90 || b[2] == 0x15):
+		return true
+	}
+	return false
 }
 
 // readVA reads kernel virtual memory for the unwinder: the kernel image

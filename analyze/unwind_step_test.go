@@ -160,15 +160,41 @@ func TestUnwindSteps(t *testing.T) {
 		}
 		checkFrames(t, fs, []Frame{{PC: 0x1100, SP: 0x13f00, CFA: 0x13f40}, {PC: 0x2005, SP: 0x13f38, CFA: 0x13f40}})
 	})
-	t.Run("frame pointers where ORC has nothing", func(t *testing.T) {
+	t.Run("frame pointers in a kernel without ORC", func(t *testing.T) {
 		m := &fakeMachine{words: map[VirtAddr]uint64{0x13f20: 0x13f60, 0x13f28: 0x2005}, orc: []fakeORC{
 			{0x2000, 0x2100, ORCEntry{Type: ORCEndOfStack}},
 		}}
-		fs, err := m.unwinder().walk(Regs{RIP: 0x1005, RSP: 0x13f00, RBP: 0x13f20}, true, 0)
+		u := m.unwinder()
+		u.noORC = ErrNoORC
+		fs, err := u.walk(Regs{RIP: 0x1005, RSP: 0x13f00, RBP: 0x13f20}, true, 0)
 		if err != nil {
 			t.Fatal(err, describe(fs))
 		}
 		checkFrames(t, fs, []Frame{{PC: 0x1005, SP: 0x13f00, CFA: 0x13f30, Interrupted: true}, {PC: 0x2005, SP: 0x13f28, CFA: 0x13f30}})
+	})
+	t.Run("stack scan below a function ORC leaves undefined", func(t *testing.T) {
+		m := &fakeMachine{words: map[VirtAddr]uint64{
+			0x13f00: 1, 0x13f08: 0x1050, 0x13f10: 0x2005, 0x13f18: 0x3005,
+		}, orc: []fakeORC{
+			{0x1000, 0x1100, ORCEntry{Type: ORCUndefined}},
+			{0x2000, 0x2100, call(8)},
+			{0x3000, 0x3100, ORCEntry{Type: ORCEndOfStack}},
+		}}
+		u := m.unwinder()
+		// 0x1050 is text but follows no call: a saved pc, not a return address.
+		u.isReturn = func(v uint64) bool { return v == 0x2005 || v == 0x3005 }
+		fs, err := u.walk(Regs{RIP: 0x1005, RSP: 0x13f00}, true, 0)
+		if err != nil {
+			t.Fatal(err, describe(fs))
+		}
+		checkFrames(t, fs, []Frame{
+			{PC: 0x1005, SP: 0x13f00, CFA: 0x13f18, Interrupted: true},
+			{PC: 0x2005, SP: 0x13f10, CFA: 0x13f20},
+			{PC: 0x3005, SP: 0x13f18, CFA: 0x13f20},
+		})
+		if !fs[1].Scanned || fs[2].Scanned {
+			t.Errorf("scanned flags %v %v", fs[1].Scanned, fs[2].Scanned)
+		}
 	})
 	stops := []struct {
 		name  string

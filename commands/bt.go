@@ -44,7 +44,9 @@ func btCommand() Command {
   stack is shown as "--- <IRQ stack> ---" or "--- <NMI exception stack> ---".
 
   kcrash unwinds with the kernel's ORC tables (from the vmlinux, or from
-  the kernel image in the dump) and frame pointers where ORC has nothing.
+  the kernel image in the dump); below a function ORC does not describe
+  (such as __crash_kexec) it scans the stack for the next return address,
+  and in a kernel without ORC it follows frame pointers.
   Like the crash utility, it starts a running task's trace at the frame
   crash's stack search finds (panic, machine_kexec, crash_nmi_callback);
   return addresses at the very start of a function (calls to noreturn
@@ -469,6 +471,7 @@ type FrameJSON struct {
 	Offset      uint64         `json:"offset"`
 	Module      string         `json:"module,omitempty"`
 	Interrupted bool           `json:"interrupted,omitempty"`
+	Scanned     bool           `json:"scanned,omitempty"` // found by stack scan (no unwind info)
 	Stack       string         `json:"stack"`
 	Exception   *ExceptionJSON `json:"exception,omitempty"`
 }
@@ -485,7 +488,7 @@ func (p *BacktracePrinter) JSON(t *analyze.Task) (BacktraceJSON, error) {
 	out := BacktraceJSON{PID: t.PID, Task: fmt.Sprintf("%x", uint64(t.Addr)), CPU: t.CPU, Command: t.Comm, Frames: []FrameJSON{}}
 	frames, _, end := p.frames(t)
 	for _, f := range frames {
-		j := FrameJSON{SP: fmt.Sprintf("%x", uint64(f.SP)), PC: fmt.Sprintf("%x", uint64(f.PC)), Interrupted: f.Interrupted, Stack: stackName(f.Stack)}
+		j := FrameJSON{SP: fmt.Sprintf("%x", uint64(f.SP)), PC: fmt.Sprintf("%x", uint64(f.PC)), Interrupted: f.Interrupted, Scanned: f.Scanned, Stack: stackName(f.Stack)}
 		look := uint64(f.PC)
 		if !f.Interrupted {
 			look--
