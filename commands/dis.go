@@ -200,6 +200,9 @@ func gdbFormat(inst x86asm.Inst, pc uint64, v *symView) string {
 		}
 	}
 	mnem = gdbMnemonic(mnem)
+	if op := inst.Opcode >> 24; inst.Op == x86asm.MOV && (op >= 0xb8 && op <= 0xbf && inst.DataSize == 64 || op >= 0xa0 && op <= 0xa3) {
+		mnem = "movabs" // a 64-bit immediate or absolute address
+	}
 	// libopcodes prints a negative immediate as the operand-sized
 	// unsigned value ($0xffffffff8c30cf84, $0xffffffff), x86asm signed.
 	ops = negImm.ReplaceAllStringFunc(ops, func(m string) string {
@@ -217,13 +220,13 @@ func gdbFormat(inst x86asm.Inst, pc uint64, v *symView) string {
 	ops = riz.ReplaceAllString(ops, "($1)")
 	// ... always writes the scale of an index register,
 	ops = noScale.ReplaceAllString(ops, "($1,$2,1)")
-	// ... and shows a base-less disp32 signed.
+	// ... and shows a disp32 signed, as the CPU extends it.
 	ops = absDisp.ReplaceAllStringFunc(ops, func(m string) string {
-		n, err := strconv.ParseUint(m[2:len(m)-2], 16, 64)
+		n, err := strconv.ParseUint(m[2:len(m)-1], 16, 64)
 		if err != nil || n < 1<<31 || n >= 1<<32 {
 			return m
 		}
-		return "-0x" + strconv.FormatUint(1<<32-n, 16) + "(,"
+		return "-0x" + strconv.FormatUint(1<<32-n, 16) + "("
 	})
 	out := fmt.Sprintf("%-6s %s", mnem, ops)
 	annotate := func(addr uint64) string {
@@ -251,7 +254,7 @@ var (
 	negImm  = regexp.MustCompile(`\$-0x[0-9a-f]+`)
 	noScale = regexp.MustCompile(`\((%[a-z0-9]*),(%[a-z0-9]+)\)`)
 	riz     = regexp.MustCompile(`\((%[a-z0-9]+),%[re]iz(,1)?\)`)
-	absDisp = regexp.MustCompile(`0x[0-9a-f]+\(,`)
+	absDisp = regexp.MustCompile(`\b0x[0-9a-f]{8}\(`)
 )
 
 // immBytes is the size of the operand an immediate applies to: that of
@@ -290,8 +293,10 @@ func gdbMnemonic(m string) string {
 		prefix, m = m[:i+1], m[i+1:]
 	}
 	switch m {
-	case "retq", "callq", "jmpq":
+	case "retq", "callq", "jmpq", "pushfq", "popfq", "pushq", "popq":
 		m = m[:len(m)-1]
+	case "movsxd":
+		m = "movslq"
 	case "cdqe":
 		m = "cltq"
 	case "cdq":

@@ -51,6 +51,14 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 		}
 		v.lines = vm.Lines
 	}
+	v.syms, v.firstKsym = crashSymbolList(all)
+	return v, nil
+}
+
+// crashSymbolList orders and filters symbols as crash's store_symbols
+// does, returning them and the value of _stext/_text.
+func crashSymbolList(all []symbols.Symbol) ([]symbols.Symbol, uint64) {
+	var firstKsym uint64
 	sort.SliceStable(all, func(i, j int) bool {
 		if all[i].Addr != all[j].Addr {
 			return all[i].Addr < all[j].Addr
@@ -59,7 +67,7 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 	})
 	// x86_64_verify_symbol: nothing before _stext/_text in this order,
 	// except the per-CPU symbols after __per_cpu_start.
-	out := all[:0]
+	out := make([]symbols.Symbol, 0, len(all))
 	started, percpu := false, false
 	for _, s := range all {
 		if s.Name == "" {
@@ -69,7 +77,7 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 			switch {
 			case s.Name == "_text" || s.Name == "_stext":
 				started = true
-				v.firstKsym = s.Addr
+				firstKsym = s.Addr
 			case s.Name == "__per_cpu_start":
 				percpu = true
 			case percpu && (strings.HasPrefix(s.Name, "per_cpu") || s.Name == "__per_cpu_end" ||
@@ -87,16 +95,16 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 		// kallsyms without _text: take everything in the kernel map.
 		out = out[:0]
 		for _, s := range all {
-			if s.Addr >= kernelMapBase {
+			if s.Addr >= kernelMapBase && s.Name != "" {
+				s.Name = stripSymbolEnd(s.Name)
 				out = append(out, s)
 			}
 		}
 		if len(out) > 0 {
-			v.firstKsym = out[0].Addr
+			firstKsym = out[0].Addr
 		}
 	}
-	v.syms = out
-	return v, nil
+	return out, firstKsym
 }
 
 // stripSymbolEnd drops the compiler's clone suffixes, as crash's

@@ -85,7 +85,7 @@ func pageFlagNames(k *analyze.Kernel) []struct {
 func pageBlock(b *strings.Builder, k *analyze.Kernel, l *kernelLayout, pa uint64) error {
 	pfn := pa >> 12
 	if section := pfn >> sectionShift; section >= 1<<(l.maxPhysBits-27) {
-		fmt.Fprintf(b, "WARNING: sparsemem: invalid section number: %d\n\n", section)
+		fmt.Fprintf(b, "WARNING: sparsemem: invalid section number: %d\n", section)
 		return nil
 	}
 	if !l.haveVmemmap {
@@ -97,7 +97,7 @@ func pageBlock(b *strings.Builder, k *analyze.Kernel, l *kernelLayout, pa uint64
 	}
 	pp := l.vmemmap + pfn*pl.size
 	buf := make([]byte, pl.size)
-	if err := k.ReadVirtual(buf, analyze.VirtAddr(pp), "struct page"); err != nil {
+	if err := readVmemmap(k, buf, pp); err != nil {
 		fmt.Fprintf(b, "%x: struct page: %s\n", pp, walkFailure(err))
 		return nil
 	}
@@ -117,5 +117,23 @@ func pageBlock(b *strings.Builder, k *analyze.Kernel, l *kernelLayout, pa uint64
 		}
 	}
 	b.WriteString("\n")
+	return nil
+}
+
+// readVmemmap reads a struct page through the page tables: vmemmap is
+// always mapped by them, whatever the direct map's extent.
+func readVmemmap(k *analyze.Kernel, p []byte, va uint64) error {
+	for done := 0; done < len(p); {
+		a := va + uint64(done)
+		w, err := k.WalkPageTables(analyze.VirtAddr(a))
+		if err != nil {
+			return err
+		}
+		n := min(len(p)-done, int(4096-a%4096))
+		if _, err := k.ReadPhys(p[done:done+n], w.PA); err != nil {
+			return err
+		}
+		done += n
+	}
 	return nil
 }

@@ -118,24 +118,48 @@ func describeType(arg string, t dwarf.Type) string {
 		b.WriteString("};\n")
 		return b.String()
 	case *dwarf.TypedefType:
-		// Like gdb's ptype, name the type the typedef chain ends at.
-		under := x.Type
-		for {
-			td, ok := under.(*dwarf.TypedefType)
-			if !ok {
-				break
-			}
-			under = td.Type
-		}
-		var decl string
-		if st, ok := under.(*dwarf.StructType); ok && st.StructName == "" {
-			decl = symbols.Ptype(st) + " " + x.Name
-		} else if et, ok := under.(*dwarf.EnumType); ok && et.EnumName == "" {
-			decl = symbols.Ptype(et) + " " + x.Name
-		} else {
-			decl = symbols.Declare(under, x.Name)
-		}
-		return fmt.Sprintf("typedef %s;\nSIZE: %d\n", decl, symbols.Unqualify(x).Size())
+		return typedefText(x) + fmt.Sprintf("SIZE: %d\n", symbols.Unqualify(x).Size())
 	}
 	return fmt.Sprintf("SIZE: %d\n", symbols.Unqualify(t).Size())
+}
+
+// typedefText prints a typedef the way crash's whatis does: gdb's ptype
+// of the type the typedef chain ends at (its struct, union or enum
+// written out in full, named or not), with the typedef's name put after
+// the closing brace, or after a one-line type. A one-line type that
+// contains a brace (a pointer to a function returning an enum) stays
+// without the name, as crash leaves it.
+func typedefText(td *dwarf.TypedefType) string {
+	under := td.Type
+	for {
+		t, ok := under.(*dwarf.TypedefType)
+		if !ok {
+			break
+		}
+		under = t.Type
+	}
+	text := symbols.PtypeExpanded(under)
+	lines := strings.Split(text, "\n")
+	var b strings.Builder
+	b.WriteString("typedef ")
+	first := lines[0]
+	multiline := strings.Contains(first, "{")
+	switch {
+	case strings.Contains(first, "(*)()"):
+		fmt.Fprintf(&b, "%s(*%s)();\n", first[:strings.Index(first, "(*)()")], td.Name)
+	case strings.Contains(first, "()"):
+		fmt.Fprintf(&b, "%s(%s)();\n", first[:strings.Index(first, "()")], td.Name)
+	case multiline:
+		b.WriteString(first + "\n")
+	default:
+		fmt.Fprintf(&b, "%s %s;\n", first, td.Name)
+	}
+	for _, l := range lines[1:] {
+		if multiline && strings.HasPrefix(l, "}") {
+			fmt.Fprintf(&b, "%s %s;\n", l, td.Name)
+		} else {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
 }

@@ -44,7 +44,7 @@ func declarator(t dwarf.Type, inner string, depth int) (string, string) {
 		return declarator(x.Type, "*"+inner, depth+1)
 	case *dwarf.ArrayType:
 		n := ""
-		if x.Count > 0 { // a flexible array member has no bound (or 0 in DWARF 5)
+		if x.Count >= 0 { // -1: a flexible array member, "[]"
 			n = fmt.Sprint(x.Count)
 		}
 		return declarator(x.Type, inner+"["+n+"]", depth+1)
@@ -131,6 +131,50 @@ func Ptype(t dwarf.Type) string {
 	var b strings.Builder
 	writeBody(&b, Unqualified(t), 0, true)
 	return b.String()
+}
+
+// PtypeExpanded is gdb's ptype of any type: the struct, union or enum
+// it is built on written out in full (named or not), then the rest of
+// the declarator: "struct cpumask {\n    unsigned long bits[1];\n} [1]".
+func PtypeExpanded(t dwarf.Type) string {
+	base, decl := declarator(t, "", 0)
+	// The base the declarator ends at, through pointers, arrays and
+	// function return types; ptype shows a typedef there as its target.
+	in := t
+	for range 64 {
+		switch x := in.(type) {
+		case *dwarf.PtrType:
+			in = x.Type
+			continue
+		case *dwarf.ArrayType:
+			in = x.Type
+			continue
+		case *dwarf.QualType:
+			in = x.Type
+			continue
+		case *dwarf.FuncType:
+			in = x.ReturnType
+			continue
+		}
+		break
+	}
+	name := baseName(in)
+	full := name
+	if td, ok := in.(*dwarf.TypedefType); ok {
+		full = baseName(Unqualify(td))
+		in = Unqualify(td)
+	}
+	switch in.(type) {
+	case *dwarf.StructType, *dwarf.EnumType:
+		full = Ptype(in)
+	}
+	if i := strings.LastIndex(base, name); i >= 0 && in != nil {
+		base = base[:i] + full + base[i+len(name):]
+	}
+	if decl == "" {
+		return base
+	}
+	return base + " " + decl
 }
 
 func writeBody(b *strings.Builder, t dwarf.Type, level int, top bool) {

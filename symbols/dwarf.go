@@ -29,7 +29,8 @@ type Types struct {
 	stats   IndexStats
 	percpu  [2]uint64 // .data..percpu [start, end)
 
-	mu sync.Mutex // guards data.Type
+	mu       sync.Mutex // guards data.Type and flexDone
+	flexDone map[dwarf.Offset]bool
 
 	sizesOnce sync.Once
 	sizes     map[string]uint64 // ELF symbol sizes of globals
@@ -141,7 +142,76 @@ func (t *Types) LookupType(name string) (dwarf.Type, error) {
 	if !ok {
 		return nil, &TypeError{Name: name}
 	}
-	return t.typeAt(off)
+	typ, err := t.typeAt(off)
+	if err != nil {
+		return nil, err
+	}
+	if st, ok := typ.(*dwarf.StructType); ok {
+		t.markFlexible(st, off)
+	}
+	return typ, nil
+}
+
+// markFlexible restores the difference between a flexible array member
+// ("unsigned long cpu_bitmap[];", a subrange without bounds) and a
+// zero-length one ("atomic_long_t vm_numa_event[0];", DW_AT_count 0),
+// which debug/dwarf erases (it gives both Count 0) and gdb prints.
+func (t *Types) markFlexible(st *dwarf.StructType, off dwarf.Offset) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.flexDone == nil {
+		t.flexDone = map[dwarf.Offset]bool{}
+	}
+	if t.flexDone[off] {
+		return
+	}
+	t.flexDone[off] = true
+	flexible := map[string]bool{}
+	r := t.data.Reader()
+	r.Seek(off)
+	if e, err := r.Next(); err != nil || e == nil || !e.Children {
+		return
+	}
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil || e.Tag == 0 {
+			break
+		}
+		if e.Children {
+			r.SkipChildren()
+		}
+		name, _ := e.Val(dwarf.AttrName).(string)
+		at, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
+		if e.Tag != dwarf.TagMember || name == "" || !ok {
+			continue
+		}
+		if t.unboundedArray(at) {
+			flexible[name] = true
+		}
+	}
+	for _, f := range st.Field {
+		if a, ok := f.Type.(*dwarf.ArrayType); ok && flexible[f.Name] && a.Count == 0 {
+			c := *a
+			c.Count = -1
+			f.Type = &c
+		}
+	}
+}
+
+// unboundedArray reports an array type DIE whose first subrange has
+// neither DW_AT_count nor DW_AT_upper_bound.
+func (t *Types) unboundedArray(off dwarf.Offset) bool {
+	r := t.data.Reader()
+	r.Seek(off)
+	e, err := r.Next()
+	if err != nil || e == nil || e.Tag != dwarf.TagArrayType || !e.Children {
+		return false
+	}
+	sub, err := r.Next()
+	if err != nil || sub == nil || sub.Tag != dwarf.TagSubrangeType {
+		return false
+	}
+	return sub.Val(dwarf.AttrCount) == nil && sub.Val(dwarf.AttrUpperBound) == nil
 }
 
 // Var is a global variable: its link-time address (for a per-CPU

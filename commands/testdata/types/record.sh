@@ -157,6 +157,114 @@ p &init_task.comm[0]
 p -d jiffies
 p __per_cpu_offset[1]
 p init_uts_ns.name
+struct mm_struct
+struct mm_struct -o
+struct rq
+struct rq -o
+struct page
+struct page -o
+struct file
+struct file -o
+struct inode
+struct inode -o
+struct dentry
+struct dentry -o
+struct super_block
+struct super_block -o
+struct cred
+struct cred -o
+struct signal_struct
+struct signal_struct -o
+struct sighand_struct
+struct sighand_struct -o
+struct pid
+struct pid -o
+struct nsproxy
+struct nsproxy -o
+struct vm_area_struct
+struct vm_area_struct -o
+struct zone
+struct zone -o
+struct pglist_data
+struct pglist_data -o
+struct kmem_cache
+struct kmem_cache -o
+struct timer_list
+struct timer_list -o
+struct hrtimer
+struct hrtimer -o
+struct work_struct
+struct work_struct -o
+struct module
+struct module -o
+struct request_queue
+struct request_queue -o
+struct irq_desc
+struct irq_desc -o
+struct thread_struct
+struct thread_struct -o
+struct fpu
+struct fpu -o
+struct fpstate
+struct fpstate -o
+struct xregs_state
+struct xregs_state -o
+struct fxregs_state
+struct fxregs_state -o
+struct rb_root_cached
+struct rb_root_cached -o
+struct sched_entity
+struct sched_entity -o
+struct sched_dl_entity
+struct sched_dl_entity -o
+struct cfs_rq
+struct cfs_rq -o
+struct rt_rq
+struct rt_rq -o
+struct dl_rq
+struct dl_rq -o
+struct maple_tree
+struct maple_tree -o
+struct address_space
+struct address_space -o
+struct vfsmount
+struct vfsmount -o
+struct path
+struct path -o
+struct qstr
+struct qstr -o
+struct kobject
+struct kobject -o
+struct device
+struct device -o
+struct bus_type
+struct bus_type -o
+struct file_operations
+struct file_operations -o
+struct inode_operations
+struct inode_operations -o
+struct seq_file
+struct seq_file -o
+struct task_group
+struct task_group -o
+struct percpu_ref
+struct percpu_ref -o
+whatis atomic64_t
+whatis spinlock_t
+whatis cpumask_var_t
+whatis pgd_t
+whatis gfp_t
+whatis irq_handler_t
+whatis wait_queue_head_t
+whatis pte_t
+whatis refcount_t
+whatis kernel_cap_t
+whatis sigset_t
+whatis raw_spinlock_t
+whatis arch_spinlock_t
+whatis seqcount_t
+whatis cpumask_t
+whatis nodemask_t
 CMDS
 rm -rf "$OUT"
 mkdir -p "$OUT"
