@@ -42,47 +42,45 @@ func (e *ListCorruptError) Unwrap() error { return e.Err }
 // than maxListEntries ends the walk with a *ListCorruptError.
 func ListForEach(k *Kernel, head VirtAddr, what string) iter.Seq2[VirtAddr, error] {
 	return func(yield func(VirtAddr, error) bool) {
-		next := func(at VirtAddr) (VirtAddr, error) {
-			n, err := k.ReadPtr(at, what+" list_head.next")
-			if err != nil {
-				return 0, &ListCorruptError{Head: head, At: at, Why: "next pointer unreadable", Err: err}
-			}
-			if n == 0 {
-				return 0, &ListCorruptError{Head: head, At: at, Why: "NULL next pointer"}
-			}
-			return n, nil
+		read := func(at VirtAddr) (VirtAddr, error) {
+			return k.ReadPtr(at, what+" list_head.next")
 		}
-		// Brent: tortoise jumps to the hare at every power of two.
-		tortoise, power, lam := head, 1, 0
-		pos, err := next(head)
+		nxt, err := read(head)
+		if err != nil {
+			yield(0, &ListCorruptError{Head: head, At: head, Why: "head unreadable", Err: err})
+			return
+		}
+		// Brent: the tortoise jumps to the hare at every power of two.
+		cur, tortoise, power, lam := head, head, 1, 0
 		for n := 0; ; n++ {
+			switch {
+			case nxt == head:
+				return
+			case nxt == 0:
+				yield(0, &ListCorruptError{Head: head, At: cur, Why: "NULL next pointer"})
+				return
+			case n >= maxListEntries:
+				yield(0, &ListCorruptError{Head: head, At: cur, Why: fmt.Sprintf("more than %d entries", maxListEntries)})
+				return
+			case nxt == tortoise:
+				yield(0, &ListCorruptError{Head: head, At: cur, Why: fmt.Sprintf("next pointer %#x loops back without reaching the head", uint64(nxt))})
+				return
+			}
+			// Check that the entry can be followed before handing it out,
+			// so a wild pointer is reported at the entry holding it.
+			nn, err := read(nxt)
 			if err != nil {
-				yield(0, err)
+				yield(0, &ListCorruptError{Head: head, At: cur, Why: fmt.Sprintf("next pointer %#x unreadable", uint64(nxt)), Err: err})
 				return
 			}
-			if pos == head {
+			if !yield(nxt, nil) {
 				return
-			}
-			if n >= maxListEntries {
-				yield(0, &ListCorruptError{Head: head, At: pos, Why: fmt.Sprintf("more than %d entries", maxListEntries)})
-				return
-			}
-			if !yield(pos, nil) {
-				return
-			}
-			prev := pos
-			pos, err = next(pos)
-			if err != nil {
-				continue
 			}
 			if power == lam {
-				tortoise, power, lam = prev, power*2, 0
+				tortoise, power, lam = nxt, power*2, 0
 			}
 			lam++
-			if pos == tortoise && pos != head {
-				yield(0, &ListCorruptError{Head: head, At: prev, Why: fmt.Sprintf("next pointer %#x loops back without reaching the head", uint64(pos))})
-				return
-			}
+			cur, nxt = nxt, nn
 		}
 	}
 }
