@@ -424,3 +424,40 @@ func TestWriteTruncatedInput(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesPartial: the kernel's /proc/vmcore keeps e820's byte-granular
+// range ends (RAM up to 0x9fc00): such a page is present, the bytes past
+// the range zero, and every writer keeps it.
+func TestPagesPartial(t *testing.T) {
+	s := sampleELF()
+	s.loads = []synthLoad{{paddr: 0x1000, data: pattern(0x1c00, 3)}}
+	img := s.build()
+	d, err := New(bytes.NewReader(img), int64(len(img)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Page
+	for p, err := range d.Pages() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Data = append([]byte(nil), p.Data...)
+		got = append(got, p)
+	}
+	if len(got) != 2 || got[1].State != PagePresent || !bytes.Equal(got[1].Data[:0xc00], pattern(0x1c00, 3)[0x1000:]) || !isZero(got[1].Data[0xc00:]) {
+		t.Fatalf("pages %+v", got)
+	}
+	for _, format := range []string{"elf", "kdump", "lkcd"} {
+		b, st, err := write(t, d, format, CompressZlib, LKCDOptions{})
+		if err != nil || st.Present != 2 {
+			t.Fatalf("%s: %v %+v", format, err, st)
+		}
+		out, err := New(bytes.NewReader(b), int64(len(b)), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Compare(d, out, CompareOptions{}); err != nil {
+			t.Errorf("%s: %v", format, err)
+		}
+	}
+}

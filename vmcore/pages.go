@@ -20,6 +20,9 @@ func (p Page) Addr(pageSize uint64) PhysAddr { return PhysAddr(uint64(p.PFN) * p
 
 // Pages yields every page frame of the dump's ranges once, in ascending
 // PFN order, with its state and (for present and zero pages) its bytes.
+// A page only partly covered by the dump's ranges (the kernel's
+// /proc/vmcore keeps e820's byte-granular ends, e.g. RAM up to 0x9fc00)
+// is present with the uncovered bytes zero, as makedumpfile reads it.
 // A page whose data cannot be read because the file is cut short is
 // yielded as PageNotDumped; corrupt page data ends the iteration with an
 // error wrapping ErrCorrupt. Frames between ranges are not yielded: they
@@ -36,12 +39,11 @@ func (d *Dump) Pages() iter.Seq2[Page, error] {
 				switch {
 				case err == nil:
 					p.Data = buf
+				case (errors.Is(err, ErrNotInDump) || errors.Is(err, ErrExcluded)) && d.partialPage(pfn, buf):
+					p.Data = buf
 				case errors.Is(err, ErrNotInDump):
 					p.State = PageNotDumped
 				case errors.Is(err, ErrExcluded):
-					// A page partly covered by an excluded tail and
-					// partly by data: the readable part cannot stand for
-					// the page, so the whole frame counts as excluded.
 					p.State = PageExcluded
 				default:
 					if !yield(p, err) {
@@ -88,4 +90,36 @@ func (d *Dump) pageFrames() iter.Seq2[PFN, PageState] {
 			next = last + 1
 		}
 	}
+}
+
+// partialPage reads a page that only some of the dump's ranges cover,
+// zero-filling the rest, as makedumpfile's readpage_elf does. It reports
+// false when no byte of the page is readable or the page lies in a part
+// the file lost (truncation is not to be papered over with zeros).
+func (d *Dump) partialPage(pfn PFN, buf []byte) bool {
+	ps := d.b.pageSize
+	start := PhysAddr(uint64(pfn) * ps)
+	for _, m := range d.b.missing {
+		if m.Start < start+PhysAddr(ps) && start < m.End {
+			return false
+		}
+	}
+	clear(buf)
+	got := false
+	for off := uint64(0); off < ps; {
+		n, err := d.b.mem.readAt(buf[off:], start+PhysAddr(off))
+		if n > 0 {
+			got = true
+		}
+		off += uint64(n)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrNotInDump) && !errors.Is(err, ErrExcluded) {
+			return false
+		}
+		clear(buf[off:min(off+1, ps)])
+		off++ // past the unreadable byte; ranges end at byte granularity
+	}
+	return got
 }
