@@ -220,6 +220,8 @@ func gdbFormat(inst x86asm.Inst, pc uint64, v *symView) string {
 	ops = riz.ReplaceAllString(ops, "($1)")
 	// ... always writes the scale of an index register,
 	ops = noScale.ReplaceAllString(ops, "($1,$2,1)")
+	// ... writes a zero RIP displacement,
+	ops = ripNoDisp.ReplaceAllString(ops, "${1}0x0(%rip)")
 	// ... and shows a disp32 signed, as the CPU extends it.
 	ops = absDisp.ReplaceAllStringFunc(ops, func(m string) string {
 		n, err := strconv.ParseUint(m[2:len(m)-1], 16, 64)
@@ -251,10 +253,11 @@ func gdbFormat(inst x86asm.Inst, pc uint64, v *symView) string {
 }
 
 var (
-	negImm  = regexp.MustCompile(`\$-0x[0-9a-f]+`)
-	noScale = regexp.MustCompile(`\((%[a-z0-9]*),(%[a-z0-9]+)\)`)
-	riz     = regexp.MustCompile(`\((%[a-z0-9]+),%[re]iz(,1)?\)`)
-	absDisp = regexp.MustCompile(`\b0x[0-9a-f]{8}\(`)
+	negImm    = regexp.MustCompile(`\$-0x[0-9a-f]+`)
+	noScale   = regexp.MustCompile(`\((%[a-z0-9]*),(%[a-z0-9]+)\)`)
+	riz       = regexp.MustCompile(`\((%[a-z0-9]+),%[re]iz(,1)?\)`)
+	absDisp   = regexp.MustCompile(`\b0x[0-9a-f]{8}\(`)
+	ripNoDisp = regexp.MustCompile(`(^|[,*:])\(%rip\)`)
 )
 
 // immBytes is the size of the operand an immediate applies to: that of
