@@ -175,6 +175,9 @@ func NewORCTable(ipBase uint64, ipTab, entries []byte, layout ORCLayout) (*ORCTa
 	return t, nil
 }
 
+// Layout returns the orc_entry layout the table is decoded with.
+func (t *ORCTable) Layout() ORCLayout { return t.layout }
+
 // Len returns the number of entries.
 func (t *ORCTable) Len() int { return len(t.ips) }
 
@@ -225,6 +228,9 @@ func (k *Kernel) loadORC() (*ORCTable, error) {
 			if err := errors.Join(err1, err2); err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrNoORC, err)
 			}
+			if layout == 0 {
+				layout = guessORCLayout(ents)
+			}
 			return NewORCTable(ipSec.Addr+k.kaslr, ips, ents, layout)
 		}
 	}
@@ -247,13 +253,17 @@ func (k *Kernel) loadORC() (*ORCTable, error) {
 	if err := k.ReadKernelImage(ents, VirtAddr(ustart.Addr), "orc_unwind"); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoORC, err)
 	}
+	if layout == 0 {
+		layout = guessORCLayout(ents)
+	}
 	return NewORCTable(start.Addr, ips, ents, layout)
 }
 
 // orcLayout detects the orc_entry layout from what the kernel shows,
 // never from its version number: the DWARF struct orc_entry's members
 // (6.3 added "signal", 6.4 dropped "end"), else the .orc_header section
-// (6.4+), else the v1 layout of 4.14–6.2.
+// or its __start_orc_header symbol (6.4+), else (0) the entries decide
+// (guessORCLayout).
 func (k *Kernel) orcLayout() ORCLayout {
 	if v := k.vmlinux; v != nil {
 		if st, err := v.Types().Struct("orc_entry"); err == nil {
@@ -271,11 +281,23 @@ func (k *Kernel) orcLayout() ORCLayout {
 		if v.ELF().Section(".orc_header") != nil {
 			return ORCLayoutV3
 		}
-		return ORCLayoutV1
 	}
 	if tab, err := k.Symbols(); err == nil {
 		if _, ok := tab.Lookup("__start_orc_header"); ok {
 			return ORCLayoutV3
+		}
+	}
+	return 0 // undecided: loadORC looks at the entries
+}
+
+// guessORCLayout tells the 6.3 layout from the older one by the entries
+// themselves, for a kernel known only by kallsyms: before 6.3 bits 11–15
+// of the flags word are always clear, while 6.3 keeps its end-of-stack
+// bit there (set on the entries of ret_from_fork and the startup code).
+func guessORCLayout(entries []byte) ORCLayout {
+	for i := 0; i+orcEntrySize <= len(entries); i += orcEntrySize {
+		if binary.LittleEndian.Uint16(entries[i+4:])>>11 != 0 {
+			return ORCLayoutV2
 		}
 	}
 	return ORCLayoutV1

@@ -110,3 +110,14 @@ func TestORCTableLookup(t *testing.T) {
 		t.Error("short entry table accepted")
 	}
 }
+
+func TestGuessORCLayout(t *testing.T) {
+	v1 := append(orcBytes(8, 0, orcRegSP), orcBytes(0, 0, 1<<10)...)       // call, v1 end
+	v2 := append(orcBytes(8, 0, orcRegSP|1<<10), orcBytes(0, 0, 1<<11)...) // signal, v2 end
+	if got := guessORCLayout(v1); got != ORCLayoutV1 {
+		t.Errorf("v1 table guessed as %d", got)
+	}
+	if got := guessORCLayout(v2); got != ORCLayoutV2 {
+		t.Errorf("v2 table guessed as %d", got)
+	}
+}

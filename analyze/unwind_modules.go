@@ -105,7 +105,10 @@ func (k *Kernel) readCodeModules() []*codeModule {
 	symtabOff, _ := off("mod_kallsyms", "symtab")
 	numSymOff, _ := off("mod_kallsyms", "num_symtab")
 	strtabOff, _ := off("mod_kallsyms", "strtab")
-	layout := k.orcLayout()
+	layout := ORCLayoutV1
+	if orc, err := k.ORC(); err == nil {
+		layout = orc.Layout()
+	}
 
 	var out []*codeModule
 	first, err := k.readU64(VirtAddr(head.Addr), "modules")

@@ -111,6 +111,9 @@ func TestORCFromMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if a.Layout() != analyze.ORCLayoutV1 || b.Layout() != analyze.ORCLayoutV1 {
+		t.Errorf("Linux 6.1's ORC layout: from DWARF %d, guessed from the entries %d; want %d", a.Layout(), b.Layout(), analyze.ORCLayoutV1)
+	}
 	if a.Len() != b.Len() || a.Len() < 1000 {
 		t.Fatalf("ORC entries: vmlinux %d, memory %d", a.Len(), b.Len())
 	}
