@@ -528,9 +528,7 @@ func (ix *typeIndex) scanUnitFast(s *dieSections, u *unitHeader) error {
 				}
 			}
 			if name != "" && len(a.loc) == 9 && a.loc[0] == 0x03 {
-				if _, ok := ix.vars[name]; !ok {
-					ix.vars[name] = varEntry{typ: dwOff(int(typ)), addr: le64(a.loc[1:])}
-				}
+				ix.vars[name] = append(ix.vars[name], varEntry{typ: dwOff(int(typ)), addr: le64(a.loc[1:])})
 			}
 		case tagSubprogram:
 			if a.hasLowPC && name != "" && !a.decl {

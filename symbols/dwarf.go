@@ -2,7 +2,6 @@ package symbols
 
 import (
 	"debug/dwarf"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"strings"
@@ -31,9 +30,6 @@ type Types struct {
 
 	mu       sync.Mutex // guards data.Type and flexDone
 	flexDone map[dwarf.Offset]bool
-
-	sizesOnce sync.Once
-	sizes     map[string]uint64 // ELF symbol sizes of globals
 
 	namerMu sync.Mutex
 	namers  map[uint64]*AddrNamer // by KASLR slide
@@ -229,8 +225,8 @@ func (t *Types) LookupVar(name string) (Var, error) {
 	if err != nil {
 		return Var{}, err
 	}
-	e, ok := ix.vars[name]
-	if !ok {
+	cands := ix.vars[name]
+	if len(cands) == 0 {
 		// Only declared in the debug info: the address comes from the
 		// symbol table.
 		typ, ok1 := ix.declVars[name]
@@ -238,13 +234,24 @@ func (t *Types) LookupVar(name string) (Var, error) {
 		if !ok1 || !ok2 {
 			return Var{}, fmt.Errorf("no variable %s: %w", name, ErrNotFound)
 		}
-		e = varEntry{typ: typ, addr: sym.Addr}
+		cands = []varEntry{{typ: typ, addr: sym.Addr}}
 	}
-	typ, err := t.typeAt(e.typ)
-	if err != nil {
-		return Var{}, fmt.Errorf("variable %s: %w", name, err)
+	// Prefer a definition whose type is complete: a weak definition
+	// ("const char linux_banner[] __weak") may precede the real one.
+	var e varEntry
+	var typ dwarf.Type
+	for i, c := range cands {
+		ct, err := t.typeAt(c.typ)
+		if err != nil {
+			return Var{}, fmt.Errorf("variable %s: %w", name, err)
+		}
+		if i == 0 || !incompleteArray(ct) {
+			e, typ = c, ct
+		}
+		if !incompleteArray(ct) {
+			break
+		}
 	}
-	typ = t.completeArray(name, typ)
 	pc := e.addr >= t.percpu[0] && e.addr < t.percpu[1]
 	return Var{Name: name, Addr: e.addr, Type: typ, PerCPU: pc}, nil
 }
@@ -431,55 +438,10 @@ func Unqualify(t dwarf.Type) dwarf.Type {
 	}
 }
 
-// completeArray gives an array of unknown bound (a definition that only
-// points back to "extern const char linux_banner[];") the bound its ELF
-// symbol's size implies,
-// as gdb does when it pairs the declaration with the minimal symbol.
-func (t *Types) completeArray(name string, typ dwarf.Type) dwarf.Type {
-	var quals []string
-	u := typ
-	for {
-		q, ok := u.(*dwarf.QualType)
-		if !ok {
-			break
-		}
-		quals = append(quals, q.Qual)
-		u = q.Type
-	}
-	at, ok := u.(*dwarf.ArrayType)
-	if !ok || at.Count > 0 {
-		return typ
-	}
-	es := Unqualify(at.Type).Size()
-	size := t.symbolSize(name)
-	if es <= 0 || size == 0 {
-		return typ
-	}
-	n := *at
-	n.Count = int64(size) / es
-	n.ByteSize = n.Count * es
-	var out dwarf.Type = &n
-	for i := len(quals) - 1; i >= 0; i-- {
-		out = &dwarf.QualType{CommonType: dwarf.CommonType{ByteSize: n.ByteSize}, Qual: quals[i], Type: out}
-	}
-	return out
-}
-
-// symbolSize returns the ELF symbol table's size of a global, or 0.
-func (t *Types) symbolSize(name string) uint64 {
-	t.sizesOnce.Do(func() {
-		t.sizes = map[string]uint64{}
-		syms, err := t.v.f.Symbols()
-		if err != nil {
-			return
-		}
-		for _, s := range syms {
-			if s.Size != 0 && elf.ST_BIND(s.Info) != elf.STB_LOCAL {
-				t.sizes[s.Name] = s.Size
-			}
-		}
-	})
-	return t.sizes[name]
+// incompleteArray reports an array of unknown bound ("x[]").
+func incompleteArray(t dwarf.Type) bool {
+	a, ok := Unqualify(t).(*dwarf.ArrayType)
+	return ok && a.Count < 0
 }
 
 // Complete returns the definition of a struct or union that t only

@@ -22,7 +22,7 @@ type typeIndex struct {
 	enums    map[string]dwarf.Offset
 	typedefs map[string]dwarf.Offset
 	bases    map[string]dwarf.Offset
-	vars     map[string]varEntry
+	vars     map[string][]varEntry   // every definition, in unit order (a weak one may come first)
 	declVars map[string]dwarf.Offset // declared only (extern), e.g. jiffies, an alias the linker script makes
 	funcs    map[string]funcEntry
 	enumVals map[string]enumEntry
@@ -222,7 +222,7 @@ func newTypeIndex() *typeIndex {
 	return &typeIndex{
 		structs: map[string]dwarf.Offset{}, unions: map[string]dwarf.Offset{},
 		enums: map[string]dwarf.Offset{}, typedefs: map[string]dwarf.Offset{},
-		bases: map[string]dwarf.Offset{}, vars: map[string]varEntry{}, declVars: map[string]dwarf.Offset{},
+		bases: map[string]dwarf.Offset{}, vars: map[string][]varEntry{}, declVars: map[string]dwarf.Offset{},
 		funcs: map[string]funcEntry{}, enumVals: map[string]enumEntry{},
 	}
 }
@@ -241,7 +241,9 @@ func (ix *typeIndex) merge(o *typeIndex) {
 	mergeMap(ix.enums, o.enums)
 	mergeMap(ix.typedefs, o.typedefs)
 	mergeMap(ix.bases, o.bases)
-	mergeMap(ix.vars, o.vars)
+	for k, v := range o.vars {
+		ix.vars[k] = append(ix.vars[k], v...)
+	}
 	mergeMap(ix.declVars, o.declVars)
 	mergeMap(ix.funcs, o.funcs)
 	mergeMap(ix.enumVals, o.enumVals)
@@ -332,9 +334,7 @@ func (ix *typeIndex) scanUnit(d *dwarf.Data, unit dwarf.Offset) error {
 			}
 			loc, _ := e.Val(dwarf.AttrLocation).([]byte)
 			if name != "" && len(loc) == 9 && loc[0] == 0x03 { // DW_OP_addr
-				if _, ok := ix.vars[name]; !ok {
-					ix.vars[name] = varEntry{typ: typ, addr: le64(loc[1:])}
-				}
+				ix.vars[name] = append(ix.vars[name], varEntry{typ: typ, addr: le64(loc[1:])})
 			}
 		case dwarf.TagSubprogram:
 			if pc, ok := e.Val(dwarf.AttrLowpc).(uint64); ok && name != "" && !isDecl {

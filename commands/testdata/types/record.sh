@@ -265,6 +265,33 @@ whatis arch_spinlock_t
 whatis seqcount_t
 whatis cpumask_t
 whatis nodemask_t
+p contig_page_data
+p init_fs
+p init_files
+p init_signals
+p init_sighand
+p init_cred
+p init_pid_ns
+p init_struct_pid
+p runqueues:a
+p init_mm.mm_mt
+p super_blocks
+p *init_files.fdt
+p init_task.signal->rlim
+p init_task.cred->user
+p *init_task.cred->user
+p *init_task.nsproxy->uts_ns
+p irq_stack_backing_store
+p node_states
+p cpu_bit_bitmap
+p jiffies_64
+p panic_cpu
+p oops_in_progress
+p system_wq
+p *system_wq
+p swapper_pg_dir
+p init_top_pgt
+whatis init_top_pgt
 CMDS
 rm -rf "$OUT"
 mkdir -p "$OUT"
