@@ -176,7 +176,11 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 	fmt.Fprintf(stdout, "%s: %s, %v\n", out, o.to, st)
 	if o.to == "lkcd" {
 		if kaslr, pb, ok := vmcore.LKCDReaderHint(d); ok {
-			fmt.Fprintf(stdout, "crash needs: crash --kaslr=%#x --machdep phys_base=%s vmlinux %s\n", kaslr, signedHex(pb), out)
+			l5 := ""
+			if vi := d.VMCOREINFO(); vi != nil && vi.Numbers["pgtable_l5_enabled"] == 1 {
+				l5 = " --machdep vm=5level"
+			}
+			fmt.Fprintf(stdout, "crash needs: crash --kaslr=%#x --machdep phys_base=%s%s vmlinux %s\n", kaslr, signedHex(pb), l5, out)
 		} else {
 			fmt.Fprintf(stdout, "the input records no KASLR offset or phys_base: crash may need --kaslr and --machdep phys_base= found by other means\n")
 		}
