@@ -242,3 +242,42 @@ func parseDrgnTrace(s string) (pid int32, fns []string, ok bool) {
 	}
 	return pid, fns, ok
 }
+
+// BenchmarkBacktraceAll unwinds every task of the first corpus dump.
+func BenchmarkBacktraceAll(b *testing.B) {
+	sc := coretest.Scenarios(b)[0]
+	var k *analyze.Kernel
+	{
+		p := coretest.Path(b, "kernel/vmlinux")
+		f, err := os.Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, err := symbols.OpenVmlinux(f, f, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer v.Close()
+		d, err := vmcore.Open(coretest.Path(b, sc+"/vmcore.elf"), vmcore.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close()
+		if k, err = analyze.Open(d, analyze.Config{Vmlinux: v}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tasks, err := analyze.Tasks(k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		for _, task := range tasks {
+			if _, err := analyze.Backtrace(k, task.Addr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(len(tasks)), "tasks/op")
+}
