@@ -47,7 +47,7 @@ func aggregateCommand(kind string) Command {
 	return Command{
 		Name:     kind,
 		Summary:  kind + " contents",
-		Synopsis: kind + " " + kind + "_name[.member] [-o] [address | symbol] [count]",
+		Synopsis: kind + " " + kind + "_name[.member[,member]] [-o] [-x|-d] [address | symbol] [count]",
 		Help: strings.ReplaceAll(`  This command displays either a KIND definition, or a formatted display
   of the contents of a KIND at a specified address.  When no address is
   specified, the KIND definition is shown along with the KIND size.
@@ -58,8 +58,13 @@ func aggregateCommand(kind string) Command {
 
     KIND_name  name of a C-code KIND used by the kernel.
       .member  name of a KIND member; with an address only that member's
-               value is shown, without one its offset.
-           -o  show member offsets when displaying KIND definitions.
+               value is shown (several, separated by commas), without one
+               its offset.
+           -o  show member offsets when displaying KIND definitions; with
+               an address, each member's address instead.
+           -x  display integers in hexadecimal.
+           -d  display integers in decimal (the default, unless "set radix
+               16").
       address  hexadecimal address of a KIND; if the address points to an
                embedded list_head structure contained within the target
                data structure, then the "-l" option must be used (not yet

@@ -328,3 +328,18 @@ func short(s string) string {
 	}
 	return s
 }
+
+// TestTypeCommandsNeedVmlinux: without the vmlinux there are no types,
+// and every type command says so instead of guessing.
+func TestTypeCommandsNeedVmlinux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the corpus")
+	}
+	k := openKernelCfg(t, "qemu-4l", "vmcore.elf", analyze.Config{})
+	for _, cmd := range []string{"p jiffies", "struct task_struct", "union sigval", "whatis linux_banner", "p current_task:a"} {
+		out, errOut, failed := runCmd(k, "vmcore.elf", cmd)
+		if failed == 0 || out != "" || !strings.Contains(errOut, "vmlinux") {
+			t.Errorf("%q without the vmlinux: out %q, err %q", cmd, out, errOut)
+		}
+	}
+}
