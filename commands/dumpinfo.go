@@ -26,7 +26,16 @@ func dumpinfoCommand() Command {
   and the VMCOREINFO keys.
 
   The same report is printed by "kcrash dumpinfo DUMPFILE" from the shell.
-  With --json it is one JSON object (see docs/json.md).`,
+  With --json it is one JSON object (see docs/json.md).
+
+  EXAMPLES
+    Describe the dump, then just its CPUs:
+
+      kcrash> dumpinfo
+         DUMPFILE: vmcore-d31-zstd.kdump (4028733 bytes)
+           FORMAT: kdump-compressed, zstd-compressed pages
+      ...
+      kcrash> dumpinfo --json | grep -A3 cpu_state`,
 		Run: func(ctx context.Context, env *Env, args []string) error {
 			info, err := CollectDumpInfo(env.Kernel, env.DumpPath)
 			if err != nil {

@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,14 +33,19 @@ func TestHelpExamplesRun(t *testing.T) {
 			}
 			continue
 		}
+		// One session per help page: an example may build on the one
+		// before it (alias defines, then uses).
+		var out, errb strings.Builder
+		r := &commands.Runner{Env: &commands.Env{Kernel: k, DumpPath: sample, Out: &out}, Err: &errb}
 		for _, m := range ex {
 			line := strings.TrimSpace(m[1])
-			if strings.HasPrefix(line, "q") || strings.HasPrefix(line, "exit") {
+			if line == "q" || line == "exit" {
 				continue
 			}
-			_, errOut, failed := runCmd(k, sample, line)
-			if failed > 0 {
-				t.Errorf("%s: example %q fails on %s: %s", c.Name, line, sample, errOut)
+			before := r.Failed
+			r.RunLine(context.Background(), line)
+			if r.Failed > before {
+				t.Errorf("%s: example %q fails on %s: %s", c.Name, line, sample, errb.String())
 			}
 		}
 	}

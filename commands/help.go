@@ -13,7 +13,13 @@ func helpCommand() Command {
 		Summary:  "get help",
 		Synopsis: "help [command]",
 		Help: `  When entered with no argument, a list of all currently available commands
-  is displayed.  If a command name is given, its help page is displayed.`,
+  is displayed.  If a command name is given, its help page is displayed.
+
+  EXAMPLES
+    List the commands, then show the help page of rd:
+
+      kcrash> help
+      kcrash> help rd`,
 		Run: func(_ context.Context, env *Env, args []string) error {
 			if len(args) == 0 {
 				return writeCommandList(env.Out)

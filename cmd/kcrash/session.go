@@ -219,10 +219,9 @@ func runSession(ctx context.Context, o sessionOptions, args []string, stdin io.R
 			return err
 		}
 		defer lr.Close()
-		if err := shell.Run(ctx, lr, r); err != nil {
-			return err
-		}
-		return finish()
+		// An interactive session ends well however many commands failed:
+		// each failure was shown as it happened.
+		return shell.Run(ctx, lr, r)
 	}
 	if _, err := runLines(ctx, r, stdin); err != nil {
 		return err
