@@ -23,6 +23,9 @@ func btCommand() Command {
 
         -a  displays the stack traces of the active task on each CPU.
             (only applicable to crash dumps)
+    -c cpu  display the stack trace of the active task on one or more CPUs,
+            which can be specified using the format "3", "1,8,9", "1-23",
+            or "1,8,9-14". (only applicable to crash dumps)
         -f  display all stack data contained in a frame; this option can be
             used to determine the arguments passed to each function.
         -l  show file and line number of each stack trace text location.
@@ -52,7 +55,7 @@ func btCommand() Command {
   return addresses at the very start of a function (calls to noreturn
   functions) are left out as crash leaves them out.
 
-  The crash options -c, -g, -r, -t, -T, -e, -E, -F, -o, -O, -v, -p, -R,
+  The crash options -g, -r, -t, -T, -e, -E, -F, -o, -O, -v, -p, -R,
   -I and -S are not supported yet.
 
   EXAMPLES
@@ -88,16 +91,22 @@ type BtFlags struct {
 }
 
 func runBt(ctx context.Context, env *Env, args []string) error {
-	opts, operands, err := getopt(args, "acgrtTlEefFoOvpsxdR:I:S:")
+	opts, operands, err := getopt(args, "ac:grtTlEefFoOvpsxdR:I:S:")
 	if err != nil {
 		return &UsageError{Msg: err.Error()}
 	}
 	var fl BtFlags
 	all := false
+	var cpus []int
 	for _, o := range opts {
 		switch o.c {
 		case 'a':
 			all = true
+		case 'c':
+			cpus, err = parseCPUSpec(o.val, len(env.Kernel.Dump().CPUs()), env)
+			if err != nil {
+				return err
+			}
 		case 'f':
 			fl.Full = true
 		case 'l':
@@ -124,12 +133,19 @@ func runBt(ctx context.Context, env *Env, args []string) error {
 	}
 	var tasks []*analyze.Task
 	switch {
-	case all:
+	case all && cpus != nil:
+		return errors.New("-a and -c are mutually exclusive")
+	case all || cpus != nil:
 		ts, err := activeTasks(env.Kernel)
 		if err != nil {
 			return err
 		}
-		tasks = ts
+		if cpus == nil {
+			tasks = ts
+		}
+		for _, c := range cpus {
+			tasks = append(tasks, ts[c])
+		}
 	case len(operands) == 0:
 		t, err := panicTask(env.Kernel)
 		if err != nil {
