@@ -148,13 +148,16 @@ do_initramfs() {
 	for lib in $(ldd /sbin/kexec | grep -oE '/[^ ]+'); do
 		mkdir -p "$st$(dirname "$lib")"; cp -L "$lib" "$st$lib"
 	done
-	(cd "$st" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$WORK/initrd.gz"
+	(cd "$st" && find . | sort | cpio -o -H newc --quiet -R 0:0) > "$WORK/initrd.cpio"
+	gzip -9 < "$WORK/initrd.cpio" > "$WORK/initrd.gz"
 	# kdump boot: the same archive plus a second cpio with the capture kernel
 	# and capture initramfs (the kernel unpacks concatenated archives).
 	local ex=$WORK/initramfs-kdump
 	rm -rf "$ex"; mkdir -p "$ex"
 	cp "$WORK/kernel/bzImage" "$ex/bzImage"
-	cp "$WORK/initrd.gz" "$ex/capture-initrd.gz"
+	# uncompressed: its pages in the crashed kernel's rootfs then compress
+	# well (zstd --long finds the same files in the rootfs)
+	cp "$WORK/initrd.cpio" "$ex/capture-initrd"
 	(cd "$ex" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 > "$WORK/initrd-kdump-extra.gz"
 	cat "$WORK/initrd.gz" "$WORK/initrd-kdump-extra.gz" > "$WORK/initrd-kdump.gz"
 	ls -la "$WORK"/initrd*.gz >&2

@@ -27,7 +27,7 @@ echo "kcrash-init: scenario=$scenario"
 
 insmod /kcrashtest.ko
 
-if [ -e /capture-initrd.gz ]; then
+if [ -e /capture-initrd ]; then
 	fake=
 	if [ ! -e /proc/kcore ]; then
 		# kexec-tools reads the kernel text mapping from /proc/kcore, which
@@ -42,7 +42,7 @@ if [ -e /capture-initrd.gz ]; then
 		/bin/kc-fakekcore /realproc/kallsyms /fakeproc/kcore $dm
 		mount --bind /fakeproc /proc
 	fi
-	kexec -p /bzImage --initrd=/capture-initrd.gz \
+	kexec -p /bzImage --initrd=/capture-initrd \
 		--append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=0 kcrash.capture=1" \
 		|| echo "kcrash-init: kexec -p FAILED"
 	if [ -n "$fake" ]; then
