@@ -91,7 +91,7 @@ versions = {
     "qemu": sh(["qemu-system-x86_64", "--version"]).splitlines()[0],
     "makedumpfile (bookworm)": sh(["makedumpfile", "-v"]).splitlines()[0],
     "makedumpfile (trixie chroot)": sh(["makedumpfile", "-v"], True).splitlines()[0],
-    "crash (trixie chroot)": sh(["crash", "--version"], True).split("\n")[0].strip(),
+    "crash (trixie chroot)": ([l.strip() for l in sh(["crash", "--version"], True).splitlines() if l.strip()] or [""])[0],
     "crash package": dpkg_ver("crash", True),
     "drgn (trixie chroot, python3-drgn)": dpkg_ver("python3-drgn", True),
     "busybox-static": dpkg_ver("busybox-static"),
