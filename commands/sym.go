@@ -23,7 +23,8 @@ func symCommand() Command {
               -p  display the target symbol and the previous symbol.
               -n  display the target symbol and the next symbol.
               -s  instead of the file and line number, show the section
-                  the symbol is in (not supported yet).
+                  the symbol is in (as crash 8.0.6 does, against the
+                  link-time section addresses).
        -q string  searches for all symbols containing "string".
           symbol  a kernel text or data symbol.
            vaddr  a kernel virtual address.
@@ -53,6 +54,7 @@ func symCommand() Command {
 
 const (
 	showLineNum = 1 << iota
+	showSection
 )
 
 func runSym(ctx context.Context, env *Env, args []string) error {
@@ -101,7 +103,7 @@ func runSym(ctx context.Context, env *Env, args []string) error {
 			}
 			others = true
 		case 's':
-			return fmt.Errorf("option -s is not supported yet")
+			flags = flags&^showLineNum | showSection
 		case 'M', 'm':
 			return fmt.Errorf("module symbols are not supported yet")
 		}
@@ -188,6 +190,9 @@ func (v *symView) show(b *strings.Builder, s symbols.Symbol, off uint64, flags i
 	}
 	if flags&showLineNum != 0 && v.hasVmlinux && v.isText(s.Addr+off) {
 		b.WriteString(" " + v.line(s.Addr+off))
+	}
+	if flags&showSection != 0 {
+		b.WriteString(" [" + v.section(s.Addr+off) + "]")
 	}
 	b.WriteString("\n")
 }

@@ -19,6 +19,7 @@ type symView struct {
 	text       []symbols.TextRange
 	kaslr      uint64
 	lines      func() (*symbols.LineTable, error) // nil without a vmlinux
+	sections   []symbols.Section
 	hasVmlinux bool
 }
 
@@ -50,6 +51,7 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 			v.text = append(v.text, symbols.TextRange{Start: r.Start + v.kaslr, End: r.End + v.kaslr})
 		}
 		v.lines = vm.Lines
+		v.sections = vm.Sections()
 	}
 	v.syms, v.firstKsym = crashSymbolList(all)
 	return v, nil
@@ -232,4 +234,17 @@ func (v *symView) line(addr uint64) string {
 		f = strings.ReplaceAll(f, "//", "/")
 	}
 	return f + ": " + strconv.Itoa(li.Line)
+}
+
+// section is crash's get_section: the first section holding addr. Like
+// crash, it compares the runtime address with the link-time section
+// addresses, so under KASLR kernel symbols name no section (crash 8.0.6
+// prints "[]") while per-CPU offsets find .data..percpu.
+func (v *symView) section(addr uint64) string {
+	for _, s := range v.sections {
+		if addr >= s.Start && addr < s.End {
+			return s.Name
+		}
+	}
+	return ""
 }

@@ -68,3 +68,23 @@ func (v *Vmlinux) TextRanges() []TextRange {
 	}
 	return out
 }
+
+// Section is one of the image's sections as binutils lists them.
+type Section struct {
+	Name       string
+	Start, End uint64 // link-time [Start, End)
+}
+
+// Sections returns the sections bfd would create for the image, in file
+// order (binutils makes none for relocation, symbol and string tables).
+func (v *Vmlinux) Sections() []Section {
+	var out []Section
+	for _, s := range v.f.Sections {
+		switch s.Type {
+		case elf.SHT_NULL, elf.SHT_RELA, elf.SHT_REL, elf.SHT_SYMTAB, elf.SHT_STRTAB:
+			continue
+		}
+		out = append(out, Section{Name: s.Name, Start: s.Addr, End: s.Addr + s.Size})
+	}
+	return out
+}
