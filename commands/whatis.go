@@ -16,7 +16,7 @@ func whatisCommand() Command {
 	return Command{
 		Name:     "whatis",
 		Summary:  "search symbol table for data or type information",
-		Synopsis: "whatis [struct | union | typedef | symbol | expression]",
+		Synopsis: "whatis [-o] [struct | union | typedef | symbol | expression]",
 		Help: `  This command displays the definition of structures, unions, typedefs or
   text/data symbols, read from the vmlinux's DWARF debug info.
 
@@ -26,6 +26,7 @@ func whatisCommand() Command {
    typedef  a typedef name; the output is the underlying type and its size.
     symbol  a kernel symbol; the output is its declaration.
 expression  a C expression; the output is its type.
+        -o  show the offsets of a structure's or union's members.
 
   EXAMPLES
     Display the type of a data symbol:
@@ -52,10 +53,11 @@ expression  a C expression; the output is its type.
 }
 
 func runWhatis(_ context.Context, env *Env, args []string) error {
-	_, operands, err := getopt(args, "")
+	opts, operands, err := getopt(args, "o")
 	if err != nil {
 		return &UsageError{Msg: err.Error()}
 	}
+	offsets := len(opts) > 0
 	if len(operands) == 0 {
 		return &UsageError{Msg: "an argument is required"}
 	}
@@ -70,6 +72,15 @@ func runWhatis(_ context.Context, env *Env, args []string) error {
 	out, err := whatis(env, ty, arg)
 	if err != nil {
 		return err
+	}
+	if offsets {
+		// -o: a struct or union with its member offsets, as "struct -o".
+		if t, err := ty.LookupType(arg); err == nil {
+			if st, ok := t.(*dwarf.StructType); ok {
+				text, _ := withOffsets(st, symbols.Ptype(st), "", 0)
+				out = fmt.Sprintf("%sSIZE: %d\n", text, st.Size())
+			}
+		}
 	}
 	_, err = io.WriteString(env.Out, out)
 	return err

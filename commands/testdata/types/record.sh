@@ -292,6 +292,10 @@ p *system_wq
 p swapper_pg_dir
 p init_top_pgt
 whatis init_top_pgt
+whatis -o list_head
+whatis -o task_struct
+struct task_struct.thread_info $task1
+struct task_struct.thread_info,pid,comm,__state $task1
 CMDS
 rm -rf "$OUT"
 mkdir -p "$OUT"
