@@ -1,7 +1,10 @@
 package commands_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -252,4 +255,75 @@ func openKernelFromWhere(t *testing.T, where string) *analyze.Kernel {
 	sd, _, _ := strings.Cut(where, ":")
 	sc, dump, _ := strings.Cut(sd, "/")
 	return openKernelVmlinux(t, sc, dump)
+}
+
+// docKeys returns the keys docs/json.md documents in a section's table.
+func docKeys(t *testing.T, section string) map[string]bool {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "json.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	in := false
+	keyRE := regexp.MustCompile("^\\| `([a-z_0-9]+)` \\|")
+	for _, l := range strings.Split(string(b), "\n") {
+		if h, ok := strings.CutPrefix(l, "## "); ok {
+			in = h == section
+			continue
+		}
+		if m := keyRE.FindStringSubmatch(l); in && m != nil {
+			keys[m[1]] = true
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatalf("docs/json.md has no table under %q", section)
+	}
+	return keys
+}
+
+// TestKernelJSONMatchesDocs checks ps, sys, mod and kmem -i --json
+// against docs/json.md in both directions.
+func TestKernelJSONMatchesDocs(t *testing.T) {
+	sc := coretest.Scenarios(t)[0]
+	dump := coretest.Dumps(t, sc)[0]
+	k := openKernelVmlinux(t, sc, dump)
+	for _, tc := range []struct{ cmd, section string }{
+		{"ps --json", "`ps --json`"},
+		{"sys --json", "`sys --json`"},
+		{"mod --json", "`mod --json`"},
+		{"kmem -i --json", "`kmem -i --json`"},
+	} {
+		out, errOut, failed := runCmd(k, dump, tc.cmd)
+		if failed > 0 {
+			t.Errorf("%s: %s", tc.cmd, errOut)
+			continue
+		}
+		var objs []map[string]any
+		if strings.HasPrefix(out, "[") {
+			if err := json.Unmarshal([]byte(out), &objs); err != nil {
+				t.Fatalf("%s: %v", tc.cmd, err)
+			}
+		} else {
+			var o map[string]any
+			if err := json.Unmarshal([]byte(out), &o); err != nil {
+				t.Fatalf("%s: %v", tc.cmd, err)
+			}
+			objs = append(objs, o)
+		}
+		if len(objs) == 0 {
+			t.Errorf("%s: empty output", tc.cmd)
+			continue
+		}
+		keys := docKeys(t, tc.section)
+		for k := range objs[0] {
+			if !keys[k] {
+				t.Errorf("%s: key %q is not documented", tc.cmd, k)
+			}
+		}
+		for k := range keys {
+			if _, ok := objs[0][k]; !ok {
+				t.Errorf("%s: documented key %q is missing", tc.cmd, k)
+			}
+		}
+	}
 }

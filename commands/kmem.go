@@ -68,13 +68,13 @@ type KmemInfoJSON struct {
 	Buffers     uint64  `json:"buffers"`
 	Cached      uint64  `json:"cached"`
 	Slab        uint64  `json:"slab"`
-	TotalHuge   *uint64 `json:"total_huge,omitempty"`
-	HugeFree    *uint64 `json:"huge_free,omitempty"`
-	TotalSwap   *uint64 `json:"total_swap,omitempty"`
-	SwapUsed    *uint64 `json:"swap_used,omitempty"`
-	SwapFree    *uint64 `json:"swap_free,omitempty"`
-	CommitLimit *uint64 `json:"commit_limit,omitempty"`
-	Committed   *uint64 `json:"committed,omitempty"`
+	TotalHuge   *uint64 `json:"total_huge"`
+	HugeFree    *uint64 `json:"huge_free"`
+	TotalSwap   *uint64 `json:"total_swap"`
+	SwapUsed    *uint64 `json:"swap_used"`
+	SwapFree    *uint64 `json:"swap_free"`
+	CommitLimit *uint64 `json:"commit_limit"`
+	Committed   *uint64 `json:"committed"`
 }
 
 func runKmem(_ context.Context, env *Env, args []string) error {

@@ -56,8 +56,8 @@ func runMod(_ context.Context, env *Env, args []string) error {
 	if env.JSON {
 		out := make([]ModuleJSON, 0, len(mods))
 		for _, m := range mods {
-			out = append(out, ModuleJSON{Module: fmt.Sprintf("%x", uint64(m.Addr)), Name: m.Name,
-				Base: fmt.Sprintf("%x", uint64(m.Base)), Size: m.Size, Kallsyms: m.Kallsyms})
+			out = append(out, ModuleJSON{Module: fmt.Sprintf("%#x", uint64(m.Addr)), Name: m.Name,
+				Base: fmt.Sprintf("%#x", uint64(m.Base)), Size: m.Size, Kallsyms: m.Kallsyms})
 		}
 		return json.NewEncoder(env.Out).Encode(out)
 	}

@@ -466,7 +466,7 @@ func psJSON(env *Env, rows []*analyze.Task) error {
 		}
 		pct, _ := strconv.ParseFloat(fmt.Sprintf("%.1f", u.Percent), 64)
 		out = append(out, PsRowJSON{
-			PID: t.PID, PPID: t.PPID, CPU: t.CPU, Task: fmt.Sprintf("%x", uint64(t.Addr)),
+			PID: t.PID, PPID: t.PPID, CPU: t.CPU, Task: fmt.Sprintf("%#x", uint64(t.Addr)),
 			State: t.StateString(), PctMem: pct, VSZKB: u.TotalVM * 4, RSSKB: u.RSS * 4,
 			Comm: t.Comm, KernelThread: t.KernelThread(), Active: t.Active,
 		})

@@ -72,7 +72,7 @@ type SysInfo struct {
 	MemoryBytes   uint64 `json:"memory_bytes"`
 	Panic         string `json:"panic"`
 	Tainted       bool   `json:"tainted"`
-	Livepatch     bool   `json:"livepatch,omitempty"`
+	Livepatch     bool   `json:"livepatch"`
 	date          time.Time
 	uptime        time.Duration
 }
