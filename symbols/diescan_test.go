@@ -95,3 +95,74 @@ func flatVars(m map[string][]varEntry) map[string]string {
 	}
 	return out
 }
+
+// TestScannerCorruptInput feeds the DIE scanner truncated and corrupted
+// copies of the corpus vmlinux's first units: it must fail cleanly (and
+// the index then falls back to debug/dwarf), never panic.
+func TestScannerCorruptInput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the corpus vmlinux")
+	}
+	p := coretest.Path(t, "kernel/vmlinux")
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := OpenVmlinux(f, f, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ty := v.Types()
+	if _, err := ty.loadDWARF(); err != nil {
+		t.Fatal(err)
+	}
+	secs := ty.dieSectionsOf()
+	if secs == nil {
+		t.Skip("the vmlinux's DWARF is not mapped")
+	}
+	all, err := scanUnits(secs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := len(secs.info)
+	for _, u := range all {
+		if u.end >= 1<<16 {
+			end = u.end // whole units, so corruption reaches the DIEs
+			break
+		}
+	}
+	info := secs.info[:end]
+	scanned := 0
+	run := func(b []byte) {
+		s := *secs
+		s.info = b
+		units, err := scanUnits(&s)
+		if err != nil {
+			return
+		}
+		ix := newTypeIndex()
+		for i := range units {
+			scanned++
+			if ix.scanUnitFast(&s, &units[i]) != nil {
+				return
+			}
+		}
+	}
+	for n := 0; n < len(info); n += 997 {
+		run(info[:n])
+	}
+	buf := make([]byte, len(info))
+	seed := uint32(1)
+	for i := range 300 {
+		copy(buf, info)
+		for range 1 + i%8 {
+			seed = seed*1664525 + 1013904223
+			buf[int(seed>>8)%len(buf)] ^= byte(seed)
+		}
+		run(buf)
+	}
+	if scanned == 0 {
+		t.Error("no unit was scanned: the test exercises nothing")
+	}
+}
