@@ -55,6 +55,9 @@ func BenchmarkConvert(b *testing.B) {
 		{"ELF-to-kdump-zlib", func() (vmcore.WriteStats, error) {
 			return vmcore.WriteKdump(discardAt{}, d, vmcore.KdumpOptions{WriteOptions: vmcore.WriteOptions{Compression: vmcore.CompressZlib}})
 		}},
+		{"ELF-to-kdump-zlib-1worker", func() (vmcore.WriteStats, error) {
+			return vmcore.WriteKdump(discardAt{}, d, vmcore.KdumpOptions{WriteOptions: vmcore.WriteOptions{Compression: vmcore.CompressZlib, Workers: 1}})
+		}},
 		{"ELF-to-kdump-zstd", func() (vmcore.WriteStats, error) {
 			return vmcore.WriteKdump(discardAt{}, d, vmcore.KdumpOptions{WriteOptions: vmcore.WriteOptions{Compression: vmcore.CompressZstd}})
 		}},
