@@ -169,6 +169,9 @@ func (ev evaluator) eval(e Expr) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
+		if x.Op == "@" {
+			return ev.artificialArray(a, b)
+		}
 		return ev.arith(x.Op, a, b)
 	}
 	return Value{}, evalErr("cannot evaluate %s", e)
@@ -534,4 +537,21 @@ func compare(op string, x, y uint64, signed bool) uint64 {
 		return b2u(x != 0 || y != 0)
 	}
 	return 0
+}
+
+// artificialArray is gdb's x@n: n objects of x's type starting at x.
+func (ev evaluator) artificialArray(a, n Value) (Value, error) {
+	if !a.LVal {
+		return Value{}, evalErr("Only values in memory can be extended with '@'.")
+	}
+	count, err := ev.uint(n)
+	if err != nil {
+		return Value{}, err
+	}
+	if int64(count) <= 0 || count > 1<<20 {
+		return Value{}, evalErr("Invalid number %d of repetitions.", int64(count))
+	}
+	size := max(symbols.Unqualify(a.Type).Size(), 0)
+	at := &dwarf.ArrayType{CommonType: dwarf.CommonType{ByteSize: size * int64(count)}, Type: a.Type, Count: int64(count)}
+	return Value{Type: at, Addr: a.Addr, LVal: true}, nil
 }

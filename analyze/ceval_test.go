@@ -122,6 +122,7 @@ func TestEval(t *testing.T) {
 		{"t0.pid > 7 || !t0.pid", "int", 0, 0},
 		{"0xffffffff + 1", "unsigned int", 0, 0},
 		{"2147483647 + 1", "int", -2147483648, 0},
+		{"sizeof(arr[1]@3)", "unsigned long", 12, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.expr, func(t *testing.T) {

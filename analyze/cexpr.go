@@ -94,7 +94,7 @@ type token struct {
 }
 
 var puncts = []string{"->", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||",
-	".", "[", "]", "(", ")", "*", "&", "+", "-", "~", "!", "/", "%", "<", ">", "^", "|", ","}
+	".", "[", "]", "(", ")", "*", "&", "+", "-", "~", "!", "/", "%", "<", ">", "^", "|", ",", "@"}
 
 func tokenize(s string) ([]token, error) {
 	var toks []token
@@ -192,7 +192,7 @@ func (p *parser) expect(punct string) error {
 var binaryPrec = []map[string]bool{
 	{"||": true}, {"&&": true}, {"|": true}, {"^": true}, {"&": true},
 	{"==": true, "!=": true}, {"<": true, ">": true, "<=": true, ">=": true},
-	{"<<": true, ">>": true}, {"+": true, "-": true}, {"*": true, "/": true, "%": true},
+	{"<<": true, ">>": true}, {"@": true}, {"+": true, "-": true}, {"*": true, "/": true, "%": true},
 }
 
 func (p *parser) binary(level int) (Expr, error) {

@@ -31,7 +31,6 @@ func typeCommand(cmd string) bool {
 // knownDiffs lists commands whose output kcrash knowingly does not
 // reproduce, with the reason; they are run but not compared.
 var knownDiffs = map[string]string{
-	"p *init_task.comm@3": "gdb's @ operator (artificial arrays) is not supported",
 	// crash's getopt drops a lone "-" argument, so gdb sees "... * 2 1"
 	// and fails; kcrash evaluates the expression.
 	"p ((struct task_struct *)0xffff8f0641162800)->pid * 2 - 1": "crash drops a lone '-' argument",
