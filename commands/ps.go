@@ -15,7 +15,7 @@ func psCommand() Command {
 	return Command{
 		Name:    "ps",
 		Summary: "display process status information",
-		Synopsis: `ps [-k|-u|-G] [-s] [-p|-c|-l|-S|-A|-H] [--json]
+		Synopsis: `ps [-k|-u|-G] [-s] [-p|-c|-g|-l|-S|-A|-H] [--json]
      [pid | task | command] ...`,
 		Help: `  This command displays process status for selected, or all, processes
   in the system.  If no arguments are entered, the process data is
@@ -44,6 +44,7 @@ func psCommand() Command {
             kernel stack pointer (thread.sp).
         -p  display the parental hierarchy of selected, or all, tasks.
         -c  display the children of selected, or all, tasks.
+        -g  display tasks by thread group, of selected, or all, tasks.
         -l  display the task's last-run timestamp (sched_info.last_arrival),
             most recent first; needs CONFIG_SCHED_INFO.
         -S  display a summary consisting of the number of tasks in a task
@@ -53,7 +54,7 @@ func psCommand() Command {
     --json  one JSON array of the selected tasks: pid, ppid, cpu, task,
             state, pct_mem, vsz_kb, rss_kb, comm, kernel_thread, active.
 
-  The crash options -t, -a, -g, -r, -m, -C and -y are not supported yet.
+  The crash options -t, -a, -r, -m, -C and -y are not supported yet.
 
   EXAMPLES
     Show the process status of all current tasks:
@@ -87,10 +88,11 @@ const (
 	psSummary
 	psActive
 	psNoHeader
+	psThreads
 )
 
 // psExclusive are crash's mutually exclusive ps modes.
-const psExclusive = psParents | psChildren | psLastRun | psSummary | psActive
+const psExclusive = psParents | psChildren | psLastRun | psSummary | psActive | psThreads
 
 // psSelector is one "pid | task | command" operand.
 type psSelector struct {
@@ -145,6 +147,8 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 			err = excl(psParents)
 		case 'c':
 			err = excl(psChildren)
+		case 'g':
+			err = excl(psThreads)
 		case 'S':
 			err = excl(psSummary)
 		case 'A':
@@ -228,6 +232,7 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 	for _, t := range tasks {
 		byAddr[t.Addr] = t
 	}
+	idleShown := false
 	for i, t := range rows {
 		if i%64 == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -239,6 +244,8 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 		case flags&psChildren != 0:
 			writeChildren(&b, t, tasks)
 			b.WriteString("\n")
+		case flags&psThreads != 0:
+			writeThreads(&b, t, tasks, len(operands) > 0, &idleShown)
 		case flags&psLastRun != 0:
 			if err := writeLastRun(&b, env.Kernel, t, tasks[0]); err != nil {
 				return err
@@ -411,6 +418,47 @@ func writeChildren(b *strings.Builder, t *analyze.Task, all []*analyze.Task) {
 	if n == 0 {
 		b.WriteString("  (no children)\n")
 	}
+}
+
+// writeThreads is crash's show_tgid_list: a thread group's leader and,
+// indented, its other threads. A thread stands for its leader when it
+// was named; the idle tasks (tgid 0) are listed once.
+func writeThreads(b *strings.Builder, t *analyze.Task, all []*analyze.Task, specified bool, idleShown *bool) {
+	if t.PID != t.TGID {
+		if !specified {
+			return
+		}
+		var leader *analyze.Task
+		for _, l := range all {
+			if l.PID == t.TGID {
+				leader = l
+				break
+			}
+		}
+		if leader == nil {
+			return
+		}
+		t = leader
+	}
+	if t.PID == 0 && *idleShown {
+		return
+	}
+	b.WriteString(taskHeader(t))
+	n := 0
+	for _, o := range all {
+		if o == t || o.TGID != t.TGID {
+			continue
+		}
+		b.WriteString("  " + taskHeader(o))
+		n++
+		if o.PID == 0 {
+			*idleShown = true
+		}
+	}
+	if n == 0 {
+		b.WriteString("  (no threads)\n")
+	}
+	b.WriteString("\n")
 }
 
 func writePsSummary(b *strings.Builder, rows []*analyze.Task) {
