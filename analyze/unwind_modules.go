@@ -185,7 +185,7 @@ func (k *Kernel) readModuleSymbols(ksPtr VirtAddr, symtabOff, numOff, strOff uin
 		if len(name) == 0 {
 			continue
 		}
-		out = append(out, symbols.Symbol{Name: string(name), Addr: value, Type: 't'})
+		out = append(out, symbols.Symbol{Name: string(name), Addr: value, Type: moduleSymType(info)})
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Addr < out[b].Addr })
 	return out

@@ -150,6 +150,10 @@ func runDis(ctx context.Context, env *Env, args []string) error {
 // range (gdb's block, as crash's get_text_function_range asks), else the
 // next symbol's address.
 func funcEnd(k *analyze.Kernel, v *symView, start uint64) (uint64, error) {
+	if m := v.module(start); m != nil {
+		end, _ := m.next(start)
+		return end, nil
+	}
 	if vm := k.Vmlinux(); vm != nil {
 		if lo, hi, ok, err := vm.FuncRange(start - v.kaslr); err == nil && ok {
 			_ = lo

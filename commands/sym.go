@@ -55,6 +55,7 @@ func symCommand() Command {
 const (
 	showLineNum = 1 << iota
 	showSection
+	noModule // sym -l lists module symbols without " [module]"
 )
 
 func runSym(ctx context.Context, env *Env, args []string) error {
@@ -101,6 +102,7 @@ func runSym(ctx context.Context, env *Env, args []string) error {
 				}
 				v.show(&b, s, 0, 0)
 			}
+			v.dumpModules(&b)
 			others = true
 		case 's':
 			flags = flags&^showLineNum | showSection
@@ -188,6 +190,9 @@ func (v *symView) show(b *strings.Builder, s symbols.Symbol, off uint64, flags i
 	} else {
 		fmt.Fprintf(b, "%x (%c) %s", s.Addr, s.Type, s.Name)
 	}
+	if mod := v.moduleOf(s); mod != "" && flags&noModule == 0 {
+		b.WriteString(" [" + mod + "]")
+	}
 	if flags&showLineNum != 0 && v.hasVmlinux && v.isText(s.Addr+off) {
 		b.WriteString(" " + v.line(s.Addr+off))
 	}
@@ -197,7 +202,8 @@ func (v *symView) show(b *strings.Builder, s symbols.Symbol, off uint64, flags i
 	b.WriteString("\n")
 }
 
-// query is crash's symbol_query: every symbol whose name contains str.
+// query is crash's symbol_query: every symbol whose name contains str,
+// the kernel's, then the modules'.
 func (v *symView) query(b *strings.Builder, str, pad string) int {
 	n := 0
 	for _, s := range v.syms {
@@ -205,6 +211,15 @@ func (v *symView) query(b *strings.Builder, str, pad string) int {
 			b.WriteString(pad)
 			v.show(b, s, 0, 0)
 			n++
+		}
+	}
+	for _, m := range v.mods {
+		for _, s := range m.syms {
+			if strings.Contains(s.Name, str) {
+				b.WriteString(pad)
+				v.show(b, s, 0, 0)
+				n++
+			}
 		}
 	}
 	return n

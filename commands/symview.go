@@ -20,6 +20,7 @@ type symView struct {
 	kaslr      uint64
 	lines      func() (*symbols.LineTable, error) // nil without a vmlinux
 	sections   []symbols.Section
+	mods       []modSyms // loaded modules (with a vmlinux only)
 	hasVmlinux bool
 }
 
@@ -52,6 +53,7 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 		}
 		v.lines = vm.Lines
 		v.sections = vm.Sections()
+		v.mods = loadModSyms(k)
 	}
 	v.syms, v.firstKsym = crashSymbolList(all)
 	return v, nil
@@ -122,6 +124,9 @@ func stripSymbolEnd(name string) string {
 
 // inRange is crash's in_ksymbol_range for the base kernel.
 func (v *symView) inRange(addr uint64) bool {
+	if v.module(addr) != nil {
+		return true
+	}
 	if len(v.syms) == 0 {
 		return false
 	}
@@ -134,6 +139,9 @@ func (v *symView) inRange(addr uint64) bool {
 func (v *symView) search(addr uint64) (symbols.Symbol, uint64, bool) {
 	if !v.inRange(addr) {
 		return symbols.Symbol{}, 0, false
+	}
+	if m := v.module(addr); m != nil {
+		return m.search(addr)
 	}
 	i := sort.Search(len(v.syms), func(i int) bool { return v.syms[i].Addr >= addr })
 	if i < len(v.syms) && v.syms[i].Addr == addr {
@@ -156,12 +164,20 @@ func (v *symView) search(addr uint64) (symbols.Symbol, uint64, bool) {
 	return s, addr - s.Addr, true
 }
 
-// byName returns every symbol called name, in table order.
+// byName returns every symbol called name, in table order: the
+// kernel's, then the modules'.
 func (v *symView) byName(name string) []symbols.Symbol {
 	var out []symbols.Symbol
 	for _, s := range v.syms {
 		if s.Name == name {
 			out = append(out, s)
+		}
+	}
+	for _, m := range v.mods {
+		for _, s := range m.syms {
+			if s.Name == name {
+				out = append(out, s)
+			}
 		}
 	}
 	return out
