@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/kcrash/kcrash/analyze"
+	"github.com/kcrash/kcrash/symbols"
 	"github.com/kcrash/kcrash/vmcore"
 )
 
@@ -241,22 +243,96 @@ func btTaskArg(k *analyze.Kernel, s string) (*analyze.Task, error) {
 // and call Print for each task; foreach bt does the same.
 type BacktracePrinter struct {
 	k         *analyze.Kernel
-	sv        *symView
+	syms      []symbols.Symbol // the kernel's, sorted by address (Kernel.Symbols)
+	text      []symbols.TextRange
+	sv        *symView // for -l only: building it sorts every symbol
 	fl        BtFlags
 	panicTask analyze.VirtAddr
 }
 
 // NewBacktracePrinter prepares backtraces of k's tasks with flags fl.
+// It is cheap: foreach bt may build one per task.
 func NewBacktracePrinter(k *analyze.Kernel, fl BtFlags) (*BacktracePrinter, error) {
-	sv, err := newSymView(k)
+	tab, err := k.Symbols()
 	if err != nil {
 		return nil, err
 	}
-	p := &BacktracePrinter{k: k, sv: sv, fl: fl}
+	p := &BacktracePrinter{k: k, syms: tab.All(), fl: fl}
+	if v := k.Vmlinux(); v != nil {
+		for _, r := range v.TextRanges() {
+			p.text = append(p.text, symbols.TextRange{Start: r.Start + k.KASLROffset(), End: r.End + k.KASLROffset()})
+		}
+	} else if a, ok1 := tab.Lookup("_stext"); ok1 {
+		if b, ok2 := tab.Lookup("_etext"); ok2 {
+			p.text = []symbols.TextRange{{Start: a.Addr, End: b.Addr}}
+		}
+	}
+	if fl.Lines {
+		if p.sv, err = newSymView(k); err != nil {
+			return nil, err
+		}
+	}
 	if t, err := panicTask(k); err == nil {
 		p.panicTask = t.Addr
 	}
 	return p, nil
+}
+
+// kernelSymbol is crash's value_search for a kernel text address: of the
+// symbols at the highest address not above pc, the last by name (crash
+// keeps them sorted by value, then name); at an exact match the first by
+// name, passing over ".text.*" section names, SyS_ aliases and
+// *_text_start markers when another name follows.
+func (p *BacktracePrinter) kernelSymbol(pc uint64) (symbols.Symbol, uint64, bool) {
+	in := false
+	for _, r := range p.text {
+		if pc >= r.Start && pc < r.End {
+			in = true
+			break
+		}
+	}
+	if !in {
+		return symbols.Symbol{}, 0, false
+	}
+	syms := p.syms
+	i := sort.Search(len(syms), func(i int) bool { return syms[i].Addr > pc }) - 1
+	for i >= 0 && (syms[i].Type == 'a' || syms[i].Type == 'A' || syms[i].Name == "") {
+		i--
+	}
+	if i < 0 {
+		return symbols.Symbol{}, 0, false
+	}
+	at := syms[i].Addr
+	var group []symbols.Symbol
+	for j := i; j >= 0 && syms[j].Addr == at; j-- {
+		if syms[j].Type != 'a' && syms[j].Type != 'A' && syms[j].Name != "" {
+			group = append(group, syms[j])
+		}
+	}
+	sort.Slice(group, func(a, b int) bool { return group[a].Name < group[b].Name })
+	if at != pc {
+		return group[len(group)-1], pc - at, true
+	}
+	k := 0
+	next := func() bool { return k+1 < len(group) }
+	if strings.HasPrefix(group[k].Name, ".text.") && next() {
+		k++
+	}
+	if (strings.HasPrefix(group[k].Name, "SyS_") || strings.HasPrefix(group[k].Name, "compat_SyS_")) && next() {
+		k++
+	}
+	if strings.HasSuffix(group[k].Name, "_text_start") && next() {
+		k++
+	}
+	return group[k], 0, true
+}
+
+// line is bt -l's "file: line" for a text address.
+func (p *BacktracePrinter) line(pc uint64) string {
+	if p.sv == nil {
+		return ""
+	}
+	return p.sv.line(pc)
 }
 
 // btHeader is crash's print_task_header line.
@@ -285,7 +361,7 @@ func (p *BacktracePrinter) frames(t *analyze.Task) (frames []analyze.Frame, from
 // symbol names a text address as crash's value_search does; module
 // addresses get the module's name.
 func (p *BacktracePrinter) symbol(pc uint64) (name string, off uint64, module string, ok bool) {
-	if s, off, ok := p.sv.search(pc); ok {
+	if s, off, ok := p.kernelSymbol(pc); ok {
 		return s.Name, off, "", true
 	}
 	if s, off, mod, ok := analyze.ModuleSymbol(p.k, pc); ok && s.Name != "" {
@@ -363,7 +439,7 @@ func (p *BacktracePrinter) Print(w io.Writer, t *analyze.Task, subsequent bool) 
 			}
 			b.WriteString("\n")
 			if p.fl.Lines {
-				if l := p.sv.line(uint64(f.PC)); l != "" {
+				if l := p.line(uint64(f.PC)); l != "" {
 					fmt.Fprintf(&b, "    %s\n", l)
 				}
 			}
@@ -432,7 +508,7 @@ func (p *BacktracePrinter) writeExceptionFrame(b *strings.Builder, e *analyze.Ex
 	writeRegBlock(b, r)
 	fmt.Fprintf(b, "    ORIG_RAX: %016x  CS: %04x  SS: %04x\n", r.OrigRAX, r.CS, r.SS)
 	if kernel && p.fl.Lines {
-		if l := p.sv.line(r.RIP); l != "" {
+		if l := p.line(r.RIP); l != "" {
 			fmt.Fprintf(b, "    %s\n", l)
 		}
 	}
