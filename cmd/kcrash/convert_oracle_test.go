@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kcrash/kcrash/internal/coretest"
+	"github.com/kcrash/kcrash/vmcore"
 )
 
 // oracleChroot returns the Debian trixie chroot holding crash 8.0.6
@@ -322,38 +323,72 @@ func TestConvertMakedumpfileOracle(t *testing.T) {
 
 	kd := filepath.Join(work, "conv.kdump")
 	convert("kdump", in, kd)
-	logs := map[string]string{}
-	for _, f := range []string{orig, kd} {
+	dmesg := func(f string) (string, error) {
 		txt := f + ".dmesg"
 		if out, err := mdf("--dump-dmesg", inside(f), inside(txt)); err != nil {
-			t.Errorf("makedumpfile --dump-dmesg %s: %v\n%s", filepath.Base(f), err, out)
-			continue
+			return "", fmt.Errorf("%v\n%s", err, out)
 		}
 		b, err := os.ReadFile(txt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs[f] = string(b)
+		return string(b), err
 	}
-	if len(logs) == 2 {
-		if logs[orig] != logs[kd] || len(logs[kd]) == 0 {
-			t.Errorf("makedumpfile's dmesg of the converted kdump (%d bytes) differs from the original's (%d bytes)", len(logs[kd]), len(logs[orig]))
+	refName := "the original"
+	ref, err := dmesg(orig)
+	if err != nil {
+		// makedumpfile 1.7.x ignores e_phoff and cannot read QEMU 7.2's
+		// ELF (program headers at 0xc0): compare with the converted ELF,
+		// whose pages the round-trip test proved identical.
+		t.Logf("makedumpfile cannot read the original (%v): the converted ELF is the reference", err)
+		refName = "the converted ELF"
+		if ref, err = dmesg(elf); err != nil {
+			t.Errorf("makedumpfile --dump-dmesg on the converted ELF: %v", err)
+		}
+	}
+	if got, err := dmesg(kd); err != nil {
+		t.Errorf("makedumpfile --dump-dmesg on the converted kdump: %v", err)
+	} else if ref != "" {
+		if got != ref {
+			t.Errorf("makedumpfile's dmesg of the converted kdump (%d bytes) differs from that of %s (%d bytes)", len(got), refName, len(ref))
 		} else {
-			t.Logf("dmesg identical (%d bytes)", len(logs[kd]))
+			t.Logf("dmesg identical to that of %s (%d bytes)", refName, len(got))
 		}
 	}
 
+	// Re-filtering the kdump file converted from the unfiltered dump works
+	// unless the dump holds frames beyond the kernel's RAM (QEMU's).
+	d, err := vmcore.Open(in, vmcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qemu := len(d.CPUs()) > 0 && d.CPUs()[0].QEMU != nil
+	d.Close()
+	out, err := mdf("-c", "-d", "31", inside(kd), inside(kd+".re"))
+	switch {
+	case err == nil:
+		t.Logf("makedumpfile re-filtered the kdump converted from %s", filepath.Base(in))
+	case qemu:
+		t.Logf("makedumpfile cannot re-filter the kdump converted from a QEMU dump (known: frames beyond RAM)")
+	default:
+		t.Errorf("makedumpfile re-filtering the converted kdump: %v\n%s", err, out)
+	}
+
 	// makedumpfile's own filtered kdump, converted and re-filtered.
-	sc := coretest.Scenarios(t)[0]
-	for _, name := range coretest.Dumps(t, sc) {
-		if !strings.Contains(name, "d31") || !strings.HasSuffix(name, ".kdump") {
-			continue
+	refiltered := false
+	for _, sc := range coretest.Scenarios(t) {
+		for _, name := range coretest.Dumps(t, sc) {
+			if refiltered || !strings.Contains(name, "d31") || !strings.HasSuffix(name, ".kdump") {
+				continue
+			}
+			refiltered = true
+			conv := filepath.Join(work, "conv-"+name)
+			convert("kdump", coretest.Path(t, sc+"/"+name), conv)
+			if out, err := mdf("-c", "-d", "31", inside(conv), inside(conv+".re")); err != nil {
+				t.Errorf("makedumpfile re-filtering the kdump converted from %s/%s: %v\n%s", sc, name, err, out)
+			} else {
+				t.Logf("makedumpfile re-filtered the kdump converted from %s/%s", sc, name)
+			}
 		}
-		conv := filepath.Join(work, "conv-"+name)
-		convert("kdump", coretest.Path(t, sc+"/"+name), conv)
-		if out, err := mdf("-c", "-d", "31", inside(conv), inside(conv+".re")); err != nil {
-			t.Errorf("makedumpfile re-filtering the kdump converted from %s: %v\n%s", name, err, out)
-		}
-		break
+	}
+	if !refiltered {
+		t.Error("no makedumpfile -d 31 kdump in the corpus to convert and re-filter")
 	}
 }

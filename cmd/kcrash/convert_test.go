@@ -17,18 +17,26 @@ import (
 	"github.com/kcrash/kcrash/vmcore"
 )
 
-// corpusDump returns the path of a corpus dump: the first scenario's
-// unfiltered ELF when there is one, else its first dump.
+// corpusDump returns the path of a corpus dump: an unfiltered one
+// (vmcore.elf) or one makedumpfile filtered (-d 31), preferring ELF, from
+// the first scenario that has one.
 func corpusDump(t *testing.T, filtered bool) string {
 	t.Helper()
-	sc := coretest.Scenarios(t)[0]
-	dumps := coretest.Dumps(t, sc)
-	for _, d := range dumps {
-		if filtered == strings.Contains(d, "d31") && strings.HasSuffix(d, ".elf") {
-			return coretest.Path(t, sc+"/"+d)
+	var fallback string
+	for _, sc := range coretest.Scenarios(t) {
+		for _, d := range coretest.Dumps(t, sc) {
+			switch {
+			case !filtered && d == "vmcore.elf", filtered && strings.Contains(d, "d31") && strings.HasSuffix(d, ".elf"):
+				return coretest.Path(t, sc+"/"+d)
+			case filtered && strings.Contains(d, "d31") && fallback == "":
+				fallback = sc + "/" + d
+			}
 		}
 	}
-	return coretest.Path(t, sc+"/"+dumps[0])
+	if fallback == "" {
+		t.Skipf("no %s dump in the corpus", map[bool]string{true: "filtered", false: "unfiltered"}[filtered])
+	}
+	return coretest.Path(t, fallback)
 }
 
 func sha(t *testing.T, path string) [32]byte {
