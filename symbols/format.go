@@ -249,9 +249,10 @@ func (p *Printer) pointer(sb *strings.Builder, pt *dwarf.PtrType, addr uint64) {
 	}
 }
 
-// printMax is gdb's "print elements" limit, which crash leaves at
-// its default.
-const printMax = 200
+// printMax is gdb's "print elements" limit as crash sets it: 256, not
+// gdb's default 200 (derived from crash 8.0.6's output: strings are cut
+// after the run of equal bytes that reaches 256 characters).
+const printMax = 256
 
 // cString reads the NUL-terminated string at addr and quotes it as
 // gdb's val_print_string does: at most printMax characters, then "..."
@@ -294,16 +295,11 @@ func gdbString(b []byte, dropNul, ellipsis bool) string {
 		}
 		return `""`
 	}
-	n, counted := 0, 0
-	for n < len(b) && counted < printMax {
+	n := 0
+	for n < len(b) && n < printMax {
 		run := 1
 		for n+run < len(b) && b[n+run] == b[n] {
 			run++
-		}
-		// Bytes the ASCII host charset cannot convert do not count
-		// toward the limit (observed with crash 8.0.6's gdb 10.2).
-		if b[n] < 0x80 {
-			counted += run
 		}
 		n += run
 	}

@@ -296,6 +296,30 @@ whatis -o list_head
 whatis -o task_struct
 struct task_struct.thread_info $task1
 struct task_struct.thread_info,pid,comm,__state $task1
+p ((struct task_struct *)$task1)->mm
+p ((struct task_struct *)$task1)->signal
+p ((struct task_struct *)$task1)->cred
+p ((struct task_struct *)$task1)->files
+p ((struct task_struct *)$task1)->fs
+p *((struct task_struct *)$task1)->mm
+p *((struct task_struct *)$task1)->signal
+p *((struct task_struct *)$task1)->cred
+p *((struct task_struct *)$task1)->files
+p *((struct task_struct *)$task1)->files->fdt
+p *((struct task_struct *)$task1)->fs
+p ((struct task_struct *)$task1)->fs->root
+p *((struct task_struct *)$task1)->fs->root.dentry
+p ((struct task_struct *)$task1)->fs->root.dentry->d_name
+p *((struct task_struct *)$task1)->thread_pid
+p *((struct task_struct *)$task1)->mm->exe_file
+p ((struct task_struct *)$task1)->mm->exe_file->f_path.dentry->d_iname
+p *((struct task_struct *)$task1)->real_parent
+p ((struct task_struct *)$task1)->real_parent->comm
+p *((struct task_struct *)$task1)->sighand
+p ((struct task_struct *)$task1)->signal->rlim[3]
+p ((struct task_struct *)$task1)->thread.sp
+p ((struct task_struct *)$task1)->stack
+p *((struct task_struct *)$task1)->nsproxy
 CMDS
 rm -rf "$OUT"
 mkdir -p "$OUT"
