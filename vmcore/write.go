@@ -86,16 +86,21 @@ type compressor interface {
 	compress(dst, src []byte) (out []byte, ok bool)
 }
 
-func newCompressor(c Compression) (compressor, error) {
+func newCompressor(c Compression, pageSize int) (compressor, error) {
 	switch c {
 	case CompressNone:
 		return noCompressor{}, nil
 	case CompressZlib:
 		return &zlibCompressor{}, nil
 	case CompressZstd:
-		// One page per frame: makedumpfile's frames are the same.
+		// One page per frame, as makedumpfile writes them; a window of
+		// one page is all a frame can use.
+		win := zstd.MinWindowSize
+		for win < pageSize && win < zstd.MaxWindowSize {
+			win <<= 1
+		}
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest),
-			zstd.WithWindowSize(zstd.MinWindowSize), zstd.WithLowerEncoderMem(true))
+			zstd.WithWindowSize(win), zstd.WithLowerEncoderMem(true))
 		if err != nil {
 			return nil, err
 		}
@@ -198,7 +203,7 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 	comps := make([]compressor, workers)
 	for i := range comps {
 		var err error
-		if comps[i], err = newCompressor(c); err != nil {
+		if comps[i], err = newCompressor(c, ps); err != nil {
 			return err
 		}
 	}
