@@ -76,6 +76,9 @@ type Trace struct {
 	// "inactive_task_frame", or a crash-style stack search).
 	Start  string
 	Frames []Frame
+	// User, for a task its CPU caught in user mode (an NMI from user
+	// space), holds those registers; the kernel stack then has no frames.
+	User *Regs
 	// End is nil when the walk reached the bottom of the stack (or user
 	// mode); otherwise why it stopped: an unreadable page (a *FaultError),
 	// a missing ORC entry, a loop.
@@ -182,6 +185,10 @@ func Backtrace(k *Kernel, task VirtAddr) (*Trace, error) {
 		tr.Active = true
 		tr.Start = "NT_PRSTATUS"
 		regs := cpus[tr.CPU].Regs
+		if regs.CS&3 != 0 {
+			tr.User = &regs
+			return tr, nil
+		}
 		tr.Frames, tr.End = k.walk(stack, tr.CPU, regs, true, 0)
 		return tr, nil
 	}

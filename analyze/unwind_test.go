@@ -71,6 +71,12 @@ func TestBacktraceCorpus(t *testing.T) {
 				if tr.End != nil {
 					t.Errorf("pid %d (%s): unwind ended with %v after %d frames", task.PID, task.Comm, tr.End, len(tr.Frames))
 				}
+				if tr.User != nil {
+					if len(tr.Frames) != 0 || !tr.Active || task.KernelThread() {
+						t.Errorf("pid %d: caught in user mode but %d frames, active %v", task.PID, len(tr.Frames), tr.Active)
+					}
+					continue
+				}
 				if len(tr.Frames) < 2 {
 					t.Errorf("pid %d: only %d frames", task.PID, len(tr.Frames))
 				}

@@ -342,20 +342,31 @@ func btHeader(t *analyze.Task) string {
 
 // frames returns the frames crash would walk for t: for a running task
 // from the frame crash's stack search picks, else from the saved state.
-func (p *BacktracePrinter) frames(t *analyze.Task) (frames []analyze.Frame, fromRegs bool, end error) {
+func (p *BacktracePrinter) frames(t *analyze.Task) (frames []analyze.Frame, fromRegs, user bool, end error) {
 	cpu := analyze.ActiveCPU(p.k, t.Addr)
 	if cpu >= 0 {
 		st := analyze.CrashStartOf(p.k, t.Addr, cpu, t.Addr == p.panicTask)
 		if st.Slot != 0 {
 			fr, err := analyze.BacktraceFrom(p.k, t.Addr, cpu, st.Slot, p.k.Dump().CPUs()[cpu].Regs.RBP)
-			return fr, false, err
+			return fr, false, false, err
 		}
 	}
 	tr, err := analyze.Backtrace(p.k, t.Addr)
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
-	return tr.Frames, tr.Active, tr.End
+	return tr.Frames, tr.Active, tr.User != nil, tr.End
+}
+
+// notesShown reports whether crash displays a CPU's note registers for
+// this dump (QEMU-made, or kdump-compressed with ELF notes).
+func (p *BacktracePrinter) notesShown(cpu int) bool {
+	cpus := p.k.Dump().CPUs()
+	if cpu < 0 || cpu >= len(cpus) {
+		return false
+	}
+	f := p.k.Dump().Format()
+	return cpus[cpu].QEMU != nil || f == vmcore.FormatKdump || f == vmcore.FormatFlattened
 }
 
 // symbol names a text address as crash's value_search does; module
@@ -389,7 +400,16 @@ func (p *BacktracePrinter) Print(w io.Writer, t *analyze.Task, subsequent bool) 
 		b.WriteString("\n")
 	}
 	b.WriteString(btHeader(t))
-	frames, fromRegs, end := p.frames(t)
+	frames, fromRegs, user, end := p.frames(t)
+	if user {
+		// The CPU was caught in user mode: crash shows only that.
+		b.WriteString("    [exception RIP: user space]\n")
+		if cpu := analyze.ActiveCPU(p.k, t.Addr); p.notesShown(cpu) {
+			r := p.k.Dump().CPUs()[cpu].Regs
+			writeRegBlock(&b, r)
+			fmt.Fprintf(&b, "    CS: %04x  SS: %04x\n", r.CS, r.SS)
+		}
+	}
 	level := 0
 	var frameptr analyze.VirtAddr
 	var lastStack analyze.StackRange
@@ -528,11 +548,10 @@ func writeRegBlock(b *strings.Builder, r vmcore.Regs) {
 // registers from the dump's notes (display_regs_from_elf_notes).
 func (p *BacktracePrinter) writeRegsFromNotes(b *strings.Builder, t *analyze.Task, f analyze.Frame) {
 	cpu := analyze.ActiveCPU(p.k, t.Addr)
-	cpus := p.k.Dump().CPUs()
-	if cpu < 0 || cpu >= len(cpus) {
-		return
+	if !p.notesShown(cpu) {
+		return // crash shows nothing for an ELF kdump's note registers
 	}
-	r := cpus[cpu].Regs
+	r := p.k.Dump().CPUs()[cpu].Regs
 	b.WriteString("    [exception RIP: ")
 	if name, off, _, ok := p.symbol(r.RIP); ok {
 		b.WriteString(p.symOffset(name, off, 0))
@@ -578,7 +597,7 @@ type ExceptionJSON struct {
 // JSON returns t's backtrace as data.
 func (p *BacktracePrinter) JSON(t *analyze.Task) (BacktraceJSON, error) {
 	out := BacktraceJSON{PID: t.PID, Task: fmt.Sprintf("%x", uint64(t.Addr)), CPU: t.CPU, Command: t.Comm, Frames: []FrameJSON{}}
-	frames, _, end := p.frames(t)
+	frames, _, _, end := p.frames(t)
 	for _, f := range frames {
 		j := FrameJSON{SP: fmt.Sprintf("%x", uint64(f.SP)), PC: fmt.Sprintf("%x", uint64(f.PC)), Interrupted: f.Interrupted, Scanned: f.Scanned, Stack: stackName(f.Stack)}
 		look := uint64(f.PC)
