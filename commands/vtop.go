@@ -58,8 +58,12 @@ func ptovCommand() Command {
 		Summary:  "physical to virtual",
 		Synopsis: "ptov address ...",
 		Help: `  This command translates a hexadecimal physical address into its kernel
-  direct-map virtual address.  (Per-CPU offsets, "offset:cpuspec", are not
-  supported yet.)
+  direct-map virtual address, or a per-CPU offset into each CPU's address
+  of it.
+
+        address  a physical address.
+  offset:cpuspec  a per-CPU offset with a CPU specification: "" for the
+                 panic CPU, "a" or "all", or a list such as "0,2-3".
 
   EXAMPLES
     Translate physical address 0x1000:
@@ -83,8 +87,11 @@ func runPtov(ctx context.Context, env *Env, args []string) error {
 	var b strings.Builder
 	defer func() { io.WriteString(env.Out, b.String()) }()
 	for i, a := range operands {
-		if strings.Contains(a, ":") {
-			return fmt.Errorf("per-cpu offsets (%s) are not supported yet", a)
+		if off, spec, ok := strings.Cut(a, ":"); ok {
+			if err := ptovPerCPU(&b, env, off, spec, i > 0); err != nil {
+				return err
+			}
+			continue
 		}
 		pa, err := parseHex(a)
 		if err != nil {
@@ -354,4 +361,37 @@ func mkCenter(s string, width int, rjust bool) string {
 		left++
 	}
 	return strings.Repeat(" ", left) + s + strings.Repeat(" ", extra-left)
+}
+
+// ptovPerCPU is crash's "ptov offset:cpuspec": __per_cpu_offset[cpu] +
+// offset for each selected CPU.
+func ptovPerCPU(b *strings.Builder, env *Env, offStr, spec string, notFirst bool) error {
+	k := env.Kernel
+	off, err := parseHex(offStr)
+	if err != nil {
+		return fmt.Errorf("invalid input: %q", offStr)
+	}
+	present, err := analyze.PresentCPUs(k)
+	if err != nil || len(present) == 0 {
+		return fmt.Errorf("per-CPU offsets: cannot tell the CPUs: %v", err)
+	}
+	ncpus := present[len(present)-1] + 1
+	cpus, err := parseCPUSpec(spec, ncpus, env) // shared with p
+	if err != nil {
+		return err
+	}
+	width := len(fmt.Sprintf("[%d]", ncpus-1)) + 2
+	if notFirst {
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(b, "PER-CPU OFFSET: %x\n", off)
+	fmt.Fprintf(b, "  %-*s  %-16s\n", width, "CPU", "VIRTUAL")
+	for _, c := range cpus {
+		va, err := k.PerCPUAddr(c, off)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(b, "  %-*s%x\n", width, fmt.Sprintf("[%d]", c), va)
+	}
+	return nil
 }
