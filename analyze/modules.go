@@ -2,8 +2,11 @@ package analyze
 
 import (
 	"bytes"
+	"debug/dwarf"
 	"errors"
 	"fmt"
+
+	"github.com/kcrash/kcrash/symbols"
 )
 
 // Module is one loaded kernel module (struct module).
@@ -18,10 +21,13 @@ type Module struct {
 	// TextBase: Base is the text region's (the 6.4+ layout), which crash
 	// heads "TEXT_BASE".
 	TextBase bool
+	// Taints is module.taints: bits of the kernel's taint_flags[].
+	Taints uint64
 }
 
 type moduleLayout struct {
 	list, name, nameLen, kallsyms uint64
+	taints, taintsLen             uint64
 	base, size                    uint64 // within struct module
 	sizeLen                       uint64
 	// memRegions/memStride: Linux 6.4 replaced core_layout with
@@ -47,6 +53,7 @@ func resolveModuleLayout(k *Kernel) (moduleLayout, error) {
 	l.list, _ = off("module", "list")
 	l.name, l.nameLen = off("module", "name")
 	l.kallsyms, _ = off("module", "kallsyms")
+	l.taints, l.taintsLen = off("module", "taints")
 	if cl, _, err := member(ty, "module", "core_layout"); err == nil {
 		b, _ := off("module_layout", "base")
 		s, sz := off("module_layout", "size")
@@ -112,6 +119,11 @@ func Modules(k *Kernel) ([]Module, error) {
 			return nil, err
 		}
 		m.Kallsyms = ks != 0
+		tb := make([]byte, l.taintsLen)
+		if err := k.ReadVirtual(tb, m.Addr+VirtAddr(l.taints), "module taints"); err != nil {
+			return nil, err
+		}
+		m.Taints = readUint(tb, len(tb))
 		out = append(out, m)
 	}
 	for i := 1; i < len(out); i++ { // insertion sort: few modules, stable
@@ -134,4 +146,56 @@ func ModuleByName(k *Kernel, name string) (Module, error) {
 		}
 	}
 	return Module{}, fmt.Errorf("module %s not loaded", name)
+}
+
+// TaintFlag is one entry of the kernel's taint_flags[] (kernel/panic.c,
+// struct taint_flag since 4.10): the letter shown when the taint is set
+// and whether it applies to modules.
+type TaintFlag struct {
+	Char   byte
+	Module bool
+}
+
+// TaintFlags reads taint_flags[], indexed by taint bit.
+func TaintFlags(k *Kernel) ([]TaintFlag, error) {
+	if k.vmlinux == nil {
+		return nil, ErrNoTypes
+	}
+	ty := k.vmlinux.Types()
+	v, err := ty.LookupVar("taint_flags")
+	if err != nil {
+		return nil, err
+	}
+	at, ok := symbols.Unqualify(v.Type).(*dwarf.ArrayType)
+	if !ok || at.Count <= 0 {
+		return nil, fmt.Errorf("taint_flags is not an array")
+	}
+	st, err := ty.Struct("taint_flag")
+	if err != nil {
+		return nil, err
+	}
+	ct, _, err := member(ty, "taint_flag", "c_true")
+	if err != nil {
+		if ct, _, err = member(ty, "taint_flag", "true"); err != nil {
+			return nil, err
+		}
+	}
+	mo, _, err := member(ty, "taint_flag", "module")
+	if err != nil {
+		return nil, err
+	}
+	addr, ok := k.lookup("taint_flags")
+	if !ok {
+		return nil, errNoSymbol("taint_flags")
+	}
+	b := make([]byte, at.Count*st.Size())
+	if err := k.ReadVirtual(b, addr, "taint_flags"); err != nil {
+		return nil, err
+	}
+	out := make([]TaintFlag, at.Count)
+	for i := range out {
+		e := b[int64(i)*st.Size():]
+		out[i] = TaintFlag{Char: e[ct], Module: e[mo] != 0}
+	}
+	return out, nil
 }

@@ -14,17 +14,19 @@ func modCommand() Command {
 	return Command{
 		Name:     "mod",
 		Summary:  "module information and loading of symbols and debugging data",
-		Synopsis: "mod [--json]",
+		Synopsis: "mod [-t] [--json]",
 		Help: `  With no arguments, this command displays basic information of the
   currently-installed modules, consisting of the module address, name, base
   address, size, and the object file name (or "(not loaded)" when its
   symbols and debugging data have not been loaded; "[CONFIG_KALLSYMS]"
   when the module carries its own symbol table).
 
+        -t  display the contents of the module's "taints" bitmask, as the
+            kernel's taint_flags[] letters.
     --json  one JSON array of modules: module, name, base, size, kallsyms.
 
-  The crash options -s, -d, -S, -D, -t, -r, -R, -o and -g are not
-  supported yet.
+  The crash options -s, -d, -S, -D, -r, -R, -o and -g are not supported
+  yet.
 
   EXAMPLES
     Display the currently-installed modules:
@@ -46,6 +48,9 @@ type ModuleJSON struct {
 }
 
 func runMod(_ context.Context, env *Env, args []string) error {
+	if len(args) == 1 && args[0] == "-t" {
+		return modTaints(env)
+	}
 	if len(args) > 0 {
 		return fmt.Errorf("mod %s is not supported yet", strings.Join(args, " "))
 	}
@@ -79,6 +84,45 @@ func runMod(_ context.Context, env *Env, args []string) error {
 			b.WriteString("  [CONFIG_KALLSYMS]")
 		}
 		b.WriteString("\n")
+	}
+	_, err = io.WriteString(env.Out, b.String())
+	return err
+}
+
+// modTaints is "mod -t": the taint letters of each tainted module, as
+// crash's show_module_taint_4_10 prints them.
+func modTaints(env *Env) error {
+	mods, err := analyze.Modules(env.Kernel)
+	if err != nil {
+		return err
+	}
+	nameW := 0
+	for _, m := range mods {
+		if m.Taints != 0 {
+			nameW = max(nameW, len(m.Name))
+		}
+	}
+	if nameW == 0 {
+		_, err := io.WriteString(env.Out, "no tainted modules\n")
+		return err
+	}
+	flags, err := analyze.TaintFlags(env.Kernel)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-*s  TAINTS\n", nameW, "NAME")
+	for _, m := range mods {
+		if m.Taints == 0 {
+			continue
+		}
+		var letters []byte
+		for bit, f := range flags {
+			if f.Module && bit < 64 && m.Taints&(1<<bit) != 0 {
+				letters = append(letters, f.Char)
+			}
+		}
+		fmt.Fprintf(&b, "%-*s  %s\n", nameW, m.Name, letters)
 	}
 	_, err = io.WriteString(env.Out, b.String())
 	return err
