@@ -320,6 +320,10 @@ p ((struct task_struct *)$task1)->signal->rlim[3]
 p ((struct task_struct *)$task1)->thread.sp
 p ((struct task_struct *)$task1)->stack
 p *((struct task_struct *)$task1)->nsproxy
+p vector_irq:0
+p idt_table
+p kmalloc_caches
+p boot_command_line
 CMDS
 rm -rf "$OUT"
 mkdir -p "$OUT"
