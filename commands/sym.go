@@ -20,6 +20,8 @@ func symCommand() Command {
   and if the symbol is a known text value, the file and line number are shown.
 
               -l  dumps all symbols and their values.
+              -M  dumps the current set of module symbols.
+       -m module  dumps the current set of symbols for a specified module.
               -p  display the target symbol and the previous symbol.
               -n  display the target symbol and the next symbol.
               -s  instead of the file and line number, show the section
@@ -31,7 +33,8 @@ func symCommand() Command {
 
   Line numbers come from the vmlinux's DWARF line tables; without a vmlinux
   the symbols are the dump's own kallsyms and no line numbers are shown.
-  Module symbols (-M, -m) are not supported yet.
+  Module symbols come from each loaded module's own symbol table (and need
+  the vmlinux, for struct module's layout).
 
   EXAMPLES
     Display the symbol type and file/line of panic:
@@ -102,12 +105,16 @@ func runSym(ctx context.Context, env *Env, args []string) error {
 				}
 				v.show(&b, s, 0, 0)
 			}
-			v.dumpModules(&b)
+			v.dumpModules(&b, "")
 			others = true
 		case 's':
 			flags = flags&^showLineNum | showSection
-		case 'M', 'm':
-			return fmt.Errorf("module symbols are not supported yet")
+		case 'M':
+			v.dumpModules(&b, "")
+			others = true
+		case 'm':
+			v.dumpModules(&b, o.val)
+			others = true
 		}
 	}
 	if len(operands) == 0 {

@@ -82,9 +82,13 @@ func (m *modSyms) next(addr uint64) (uint64, bool) {
 	return m.base + m.size, true
 }
 
-// dumpModules is the module part of "sym -l".
-func (v *symView) dumpModules(b *strings.Builder) {
+// dumpModules is the module part of "sym -l" (and "sym -M", or "sym -m
+// name" for one module).
+func (v *symView) dumpModules(b *strings.Builder, only string) {
 	for _, m := range v.mods {
+		if only != "" && m.name != only {
+			continue
+		}
 		fmt.Fprintf(b, "%x MODULE START: %s\n", m.base, m.name)
 		for _, s := range m.syms {
 			v.show(b, s, 0, noModule)
