@@ -1,6 +1,9 @@
 package analyze
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+)
 
 // HasLastArrival reports whether tasks record when they last ran:
 // task_struct.sched_info.last_arrival, which needs CONFIG_SCHED_INFO
@@ -61,4 +64,40 @@ func TaskKernelSP(k *Kernel, t *Task) (VirtAddr, error) {
 		return 0, err
 	}
 	return k.ReadPtr(t.Addr+VirtAddr(th+sp), "thread_struct sp")
+}
+
+// Rlimit is one resource limit (struct rlimit): current and maximum,
+// with ^0 meaning RLIM_INFINITY.
+type Rlimit struct{ Cur, Max uint64 }
+
+// TaskRlimits returns t's resource limits: signal->rlim[] (2.6.10+) or,
+// on older kernels, task_struct.rlim[].
+func TaskRlimits(k *Kernel, t *Task) ([]Rlimit, error) {
+	if k.vmlinux == nil {
+		return nil, ErrNoTypes
+	}
+	ty := k.vmlinux.Types()
+	base := t.Addr
+	off, size, err := member(ty, "task_struct", "rlim")
+	if err != nil {
+		sig, _, err := member(ty, "task_struct", "signal")
+		if err != nil {
+			return nil, err
+		}
+		if base, err = k.ReadPtr(t.Addr+VirtAddr(sig), "task_struct signal"); err != nil {
+			return nil, err
+		}
+		if off, size, err = member(ty, "signal_struct", "rlim"); err != nil {
+			return nil, fmt.Errorf("cannot determine rlimit array location: %w", err)
+		}
+	}
+	b := make([]byte, size)
+	if err := k.ReadVirtual(b, base+VirtAddr(off), "signal_struct rlimit array"); err != nil {
+		return nil, err
+	}
+	out := make([]Rlimit, len(b)/16)
+	for i := range out {
+		out[i] = Rlimit{readUint(b[i*16:], 8), readUint(b[i*16+8:], 8)}
+	}
+	return out, nil
 }

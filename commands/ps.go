@@ -15,7 +15,7 @@ func psCommand() Command {
 	return Command{
 		Name:    "ps",
 		Summary: "display process status information",
-		Synopsis: `ps [-k|-u|-G] [-s] [-p|-c|-g|-l|-S|-A|-H] [--json]
+		Synopsis: `ps [-k|-u|-G] [-s] [-p|-c|-g|-r|-l|-S|-A|-H] [--json]
      [pid | task | command] ...`,
 		Help: `  This command displays process status for selected, or all, processes
   in the system.  If no arguments are entered, the process data is
@@ -45,6 +45,7 @@ func psCommand() Command {
         -p  display the parental hierarchy of selected, or all, tasks.
         -c  display the children of selected, or all, tasks.
         -g  display tasks by thread group, of selected, or all, tasks.
+        -r  display resource limits (rlimits) of selected, or all, tasks.
         -l  display the task's last-run timestamp (sched_info.last_arrival),
             most recent first; needs CONFIG_SCHED_INFO.
         -S  display a summary consisting of the number of tasks in a task
@@ -54,7 +55,7 @@ func psCommand() Command {
     --json  one JSON array of the selected tasks: pid, ppid, cpu, task,
             state, pct_mem, vsz_kb, rss_kb, comm, kernel_thread, active.
 
-  The crash options -t, -a, -r, -m, -C and -y are not supported yet.
+  The crash options -t, -a, -m, -C and -y are not supported yet.
 
   EXAMPLES
     Show the process status of all current tasks:
@@ -89,10 +90,11 @@ const (
 	psActive
 	psNoHeader
 	psThreads
+	psRlimit
 )
 
 // psExclusive are crash's mutually exclusive ps modes.
-const psExclusive = psParents | psChildren | psLastRun | psSummary | psActive | psThreads
+const psExclusive = psParents | psChildren | psLastRun | psSummary | psActive | psThreads | psRlimit
 
 // psSelector is one "pid | task | command" operand.
 type psSelector struct {
@@ -149,6 +151,8 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 			err = excl(psChildren)
 		case 'g':
 			err = excl(psThreads)
+		case 'r':
+			err = excl(psRlimit)
 		case 'S':
 			err = excl(psSummary)
 		case 'A':
@@ -244,6 +248,10 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 		case flags&psChildren != 0:
 			writeChildren(&b, t, tasks)
 			b.WriteString("\n")
+		case flags&psRlimit != 0:
+			if err := writeRlimits(&b, env.Kernel, t); err != nil {
+				return err
+			}
 		case flags&psThreads != 0:
 			writeThreads(&b, t, tasks, len(operands) > 0, &idleShown)
 		case flags&psLastRun != 0:
@@ -459,6 +467,36 @@ func writeThreads(b *strings.Builder, t *analyze.Task, all []*analyze.Task, spec
 		b.WriteString("  (no threads)\n")
 	}
 	b.WriteString("\n")
+}
+
+// rlimitNames are crash's names of the RLIMIT_* indexes.
+var rlimitNames = []string{"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+	"MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"}
+
+// writeRlimits is crash's show_task_rlimit.
+func writeRlimits(b *strings.Builder, k *analyze.Kernel, t *analyze.Task) error {
+	rl, err := analyze.TaskRlimits(k, t)
+	if err != nil {
+		return err
+	}
+	w1, w2 := 10, len("(unlimited)") // the longest name, SIGPENDING
+	val := func(v uint64) string {
+		if v == ^uint64(0) {
+			return "(unlimited)"
+		}
+		return center(w2, strconv.FormatUint(v, 10), false)
+	}
+	b.WriteString(taskHeader(t))
+	fmt.Fprintf(b, "  %*s   %s   %s\n", w1, "RLIMIT", center(w2, "CURRENT", true), center(w2, "MAXIMUM", true))
+	for i, r := range rl {
+		name := "(unknown)"
+		if i < len(rlimitNames) {
+			name = rlimitNames[i]
+		}
+		fmt.Fprintf(b, "  %*s   %s   %s\n", w1, name, val(r.Cur), val(r.Max))
+	}
+	b.WriteString("\n")
+	return nil
 }
 
 func writePsSummary(b *strings.Builder, rows []*analyze.Task) {
