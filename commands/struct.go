@@ -47,7 +47,7 @@ func aggregateCommand(kind string) Command {
 	return Command{
 		Name:     kind,
 		Summary:  kind + " contents",
-		Synopsis: kind + " " + kind + "_name[.member[,member]] [-o] [-x|-d] [address | symbol] [count]",
+		Synopsis: kind + " " + kind + "_name[.member[,member]] [-o] [-x|-d] [address | symbol][:cpuspec] [count]",
 		Help: strings.ReplaceAll(`  This command displays either a KIND definition, or a formatted display
   of the contents of a KIND at a specified address.  When no address is
   specified, the KIND definition is shown along with the KIND size.
@@ -70,6 +70,8 @@ func aggregateCommand(kind string) Command {
                data structure, then the "-l" option must be used (not yet
                supported).
        symbol  symbolic reference to the address of a KIND.
+     :cpuspec  for a per-CPU symbol, the CPUs whose copies to show: a CPU
+               number, a list or range of them, "a" or "all".
         count  count of KINDs to dump from an array of KINDs; if used, this
                must be the last argument entered.
 
@@ -119,6 +121,9 @@ func runAggregate(_ context.Context, env *Env, kind string, args []string) error
 	if len(operands) == 1 {
 		return showDefinition(env.Out, st, memberList, offsets, 0)
 	}
+	if sym, spec, ok := strings.Cut(operands[1], ":"); ok {
+		return aggregatePerCPU(env, ty, st, kind, memberList, sym, spec, radix)
+	}
 	addr, err := parseAddressOrSymbol(env, operands[1])
 	if err != nil {
 		return err
@@ -133,6 +138,42 @@ func runAggregate(_ context.Context, env *Env, kind string, args []string) error
 			return fmt.Errorf("invalid count: %s", operands[2])
 		}
 	}
+	return writeAggregate(env, st, kind, memberList, addr, count, radix)
+}
+
+// aggregatePerCPU shows each CPU's copy of a per-CPU variable, each
+// preceded by "[cpu]: address", as crash does for "symbol:cpuspec".
+func aggregatePerCPU(env *Env, ty *symbols.Types, st *dwarf.StructType, kind string, members []string, sym, spec string, radix int) error {
+	v, err := ty.LookupVar(sym)
+	if err != nil || !v.PerCPU {
+		return fmt.Errorf("invalid per-cpu symbol: %s", sym)
+	}
+	ncpus, err := possibleCPUs(env, ty)
+	if err != nil {
+		return err
+	}
+	cpus, err := parseCPUSpec(spec, ncpus, env)
+	if err != nil {
+		return err
+	}
+	for _, c := range cpus {
+		a, err := env.Kernel.PerCPUAddr(c, v.Addr)
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(env.Out, "[%d]: %x\n", c, a); err != nil {
+			return err
+		}
+		if err := writeAggregate(env, st, kind, members, a, 1, radix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeAggregate prints count structs (or the listed members of each)
+// starting at addr.
+func writeAggregate(env *Env, st *dwarf.StructType, kind string, memberList []string, addr uint64, count int64, radix int) error {
 	p := valuePrinter(env, radix)
 	var out strings.Builder
 	for i := range count {
@@ -153,7 +194,7 @@ func runAggregate(_ context.Context, env *Env, kind string, args []string) error
 			out.WriteString(s)
 		}
 	}
-	_, err = io.WriteString(env.Out, out.String())
+	_, err := io.WriteString(env.Out, out.String())
 	return err
 }
 

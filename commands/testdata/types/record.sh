@@ -324,6 +324,9 @@ p vector_irq:0
 p idt_table
 p kmalloc_caches
 p boot_command_line
+struct rq.nr_running runqueues:a
+struct rq.cpu,nr_running runqueues:0
+struct list_head runqueues:1
 CMDS
 rm -rf "$OUT"
 mkdir -p "$OUT"
