@@ -7,7 +7,6 @@
 //
 // It is a leaf: it imports no other kcrash package. Where it needs the
 // crashed machine's memory (kallsyms, strings behind char pointers) it
-// takes a read function, the way
-// x/arch's disassembler takes a symbol lookup, so it never learns about
-// dumps or address translation.
+// takes a read function, the way x/arch's disassembler takes a symbol
+// lookup, so it never learns about dumps or address translation.
 package symbols
