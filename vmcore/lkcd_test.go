@@ -461,3 +461,21 @@ func TestPagesPartial(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteCancel: an error from Progress stops every writer, which
+// returns it.
+func TestWriteCancel(t *testing.T) {
+	d := sampleDump(t)
+	stop := errors.New("stop")
+	o := WriteOptions{Progress: func(done, total uint64) error { return stop }}
+	var m memFile
+	if _, err := WriteELF(&m, d, o); !errors.Is(err, stop) {
+		t.Errorf("elf: %v", err)
+	}
+	if _, err := WriteKdump(&m, d, KdumpOptions{WriteOptions: o}); !errors.Is(err, stop) {
+		t.Errorf("kdump: %v", err)
+	}
+	if _, err := WriteLKCD(&m, d, LKCDOptions{WriteOptions: o, ExcludedAsZero: true}); !errors.Is(err, stop) {
+		t.Errorf("lkcd: %v", err)
+	}
+}
