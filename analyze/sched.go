@@ -101,3 +101,33 @@ func TaskRlimits(k *Kernel, t *Task) ([]Rlimit, error) {
 	}
 	return out, nil
 }
+
+// TaskTimes are a task's start time and CPU times (task_struct
+// start_time, utime, stime: nanoseconds on 64-bit kernels since 4.11's
+// move to nanosecond cputime).
+type TaskTimes struct{ Start, UTime, STime uint64 }
+
+// ReadTaskTimes reads t's times.
+func ReadTaskTimes(k *Kernel, t *Task) (TaskTimes, error) {
+	var tt TaskTimes
+	if k.vmlinux == nil {
+		return tt, ErrNoTypes
+	}
+	ty := k.vmlinux.Types()
+	for _, f := range []struct {
+		name string
+		dst  *uint64
+	}{{"start_time", &tt.Start}, {"utime", &tt.UTime}, {"stime", &tt.STime}} {
+		off, size, err := member(ty, "task_struct", f.name)
+		if err != nil {
+			return tt, err
+		}
+		if size != 8 {
+			return tt, fmt.Errorf("task_struct.%s is %d bytes; only 64-bit nanosecond times are supported", f.name, size)
+		}
+		if *f.dst, err = k.ReadU64(t.Addr+VirtAddr(off), "task_struct "+f.name); err != nil {
+			return tt, err
+		}
+	}
+	return tt, nil
+}

@@ -92,22 +92,32 @@ func HZ(k *Kernel) int {
 	return int(math.Round(1e9 / float64(tn)))
 }
 
-// Uptime returns the time since boot as crash's get_uptime computes
-// it: jiffies_64 less INITIAL_JIFFIES ((unsigned int)(-300*HZ)), in
-// whole seconds.
-func Uptime(k *Kernel) (time.Duration, error) {
+// UptimeJiffies returns jiffies since boot as crash's get_uptime
+// computes it: jiffies_64 less INITIAL_JIFFIES ((unsigned int)(-300*HZ)),
+// and the HZ it used.
+func UptimeJiffies(k *Kernel) (jiffies uint64, hz int, err error) {
 	j, err := k.symU64("jiffies_64")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	hz := uint64(HZ(k))
+	hz = HZ(k)
 	if wrapped := j & 0xffffffff00000000; wrapped != 0 {
 		j = (j & 0xffffffff) | (wrapped - 0x100000000)
-		j += 300 * hz
+		j += 300 * uint64(hz)
 	} else {
 		j -= uint64(uint32(-300 * int32(hz)))
 	}
-	return time.Duration(j/hz) * time.Second, nil
+	return j, hz, nil
+}
+
+// Uptime returns the time since boot in whole seconds, as crash's
+// convert_time shows it.
+func Uptime(k *Kernel) (time.Duration, error) {
+	j, hz, err := UptimeJiffies(k)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(j/uint64(hz)) * time.Second, nil
 }
 
 // LoadAverage returns avenrun[] as crash's get_loadavg formats it:

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kcrash/kcrash/analyze"
 )
@@ -15,7 +17,7 @@ func psCommand() Command {
 	return Command{
 		Name:    "ps",
 		Summary: "display process status information",
-		Synopsis: `ps [-k|-u|-G] [-s] [-p|-c|-g|-r|-l|-S|-A|-H] [--json]
+		Synopsis: `ps [-k|-u|-G] [-s] [-p|-c|-t|-g|-r|-l|-S|-A|-H] [--json]
      [pid | task | command] ...`,
 		Help: `  This command displays process status for selected, or all, processes
   in the system.  If no arguments are entered, the process data is
@@ -46,6 +48,8 @@ func psCommand() Command {
         -c  display the children of selected, or all, tasks.
         -g  display tasks by thread group, of selected, or all, tasks.
         -r  display resource limits (rlimits) of selected, or all, tasks.
+        -t  display the task run time, start time, and cumulative user
+            and system times.
         -l  display the task's last-run timestamp (sched_info.last_arrival),
             most recent first; needs CONFIG_SCHED_INFO.
         -S  display a summary consisting of the number of tasks in a task
@@ -55,7 +59,7 @@ func psCommand() Command {
     --json  one JSON array of the selected tasks: pid, ppid, cpu, task,
             state, pct_mem, vsz_kb, rss_kb, comm, kernel_thread, active.
 
-  The crash options -t, -a, -m, -C and -y are not supported yet.
+  The crash options -a, -m, -C and -y are not supported yet.
 
   EXAMPLES
     Show the process status of all current tasks:
@@ -91,10 +95,11 @@ const (
 	psNoHeader
 	psThreads
 	psRlimit
+	psTimes
 )
 
 // psExclusive are crash's mutually exclusive ps modes.
-const psExclusive = psParents | psChildren | psLastRun | psSummary | psActive | psThreads | psRlimit
+const psExclusive = psParents | psChildren | psLastRun | psSummary | psActive | psThreads | psRlimit | psTimes
 
 // psSelector is one "pid | task | command" operand.
 type psSelector struct {
@@ -153,6 +158,8 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 			err = excl(psThreads)
 		case 'r':
 			err = excl(psRlimit)
+		case 't':
+			err = excl(psTimes)
 		case 'S':
 			err = excl(psSummary)
 		case 'A':
@@ -226,6 +233,13 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 			col = "     KSTACKP    "
 		}
 		b.WriteString("      PID    PPID  CPU " + col + "  ST  %MEM      VSZ      RSS  COMM\n")
+	}
+	if flags&psTimes != 0 {
+		if err := writeTimes(&b, env.Kernel, rows, len(operands) == 0); err != nil {
+			return err
+		}
+		_, err := io.WriteString(env.Out, b.String())
+		return err
 	}
 	if flags&psSummary != 0 {
 		writePsSummary(&b, rows)
@@ -467,6 +481,44 @@ func writeThreads(b *strings.Builder, t *analyze.Task, all []*analyze.Task, spec
 		b.WriteString("  (no threads)\n")
 	}
 	b.WriteString("\n")
+}
+
+// writeTimes is crash's show_task_times for nanosecond kernels: each
+// task's run time (uptime less start, in whole jiffies), start time and
+// CPU times; all tasks are shown by start time, named ones in table
+// order (crash runs show_task_times once per match).
+func writeTimes(b *strings.Builder, k *analyze.Kernel, rows []*analyze.Task, byStart bool) error {
+	j, hz, err := analyze.UptimeJiffies(k)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		t  *analyze.Task
+		tt analyze.TaskTimes
+	}
+	var rs []row
+	for _, t := range rows {
+		tt, err := analyze.ReadTaskTimes(k, t)
+		if err != nil {
+			return err
+		}
+		rs = append(rs, row{t, tt})
+	}
+	if byStart {
+		sort.SliceStable(rs, func(i, j int) bool { return rs[i].tt.Start < rs[j].tt.Start })
+	}
+	for _, r := range rs {
+		run := uint64(0)
+		if s := r.tt.Start / 1e9 * uint64(hz); s <= j {
+			run = j - s
+		}
+		b.WriteString(taskHeader(r.t))
+		fmt.Fprintf(b, "    RUN TIME: %s\n", crashDuration(time.Duration(run/uint64(hz))*time.Second))
+		fmt.Fprintf(b, "  START TIME: %d\n", r.tt.Start)
+		fmt.Fprintf(b, "       UTIME: %d\n", r.tt.UTime)
+		fmt.Fprintf(b, "       STIME: %d\n\n", r.tt.STime)
+	}
+	return nil
 }
 
 // rlimitNames are crash's names of the RLIMIT_* indexes.
