@@ -589,3 +589,21 @@ func (k *Kernel) readVA(p []byte, va VirtAddr, what string) error {
 func ReadStack(k *Kernel, p []byte, va VirtAddr) error {
 	return k.readVA(p, va, "stack contents")
 }
+
+// KernelSP returns the kernel stack pointer a switched-out task saved
+// (task_struct.thread.sp): the address of its struct inactive_task_frame.
+func KernelSP(k *Kernel, task VirtAddr) (VirtAddr, error) {
+	l, err := k.frameLayout()
+	if err != nil {
+		return 0, err
+	}
+	sp, err := k.readU64(task+VirtAddr(l.threadSP), "thread_struct sp")
+	return VirtAddr(sp), err
+}
+
+// UserRegs returns the user-mode pt_regs at the top of a task's stack
+// (where the entry code saved them on the way into the kernel).
+func UserRegs(k *Kernel, stack StackRange) (*ExceptionFrame, error) {
+	u := k.newUnwinder(stack)
+	return u.ptRegs(stack.Top-ptRegsSize, false)
+}

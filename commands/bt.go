@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,11 @@ func btCommand() Command {
             or "1,8,9-14". (only applicable to crash dumps)
         -f  display all stack data contained in a frame; this option can be
             used to determine the arguments passed to each function.
+        -t  display all text symbols found from the last known stack location
+            to the top of the stack. (helpful if the back trace fails)
+        -T  display all text symbols found from just above the task_struct or
+            thread_info to the top of the stack. (helpful if the back trace
+            fails or the -t option starts too high in the process stack).
         -l  show file and line number of each stack trace text location.
         -s  display the symbol name plus its offset.
         -x  when displaying a symbol offset with the -s option, override
@@ -57,8 +63,9 @@ func btCommand() Command {
   return addresses at the very start of a function (calls to noreturn
   functions) are left out as crash leaves them out.
 
-  The crash options -g, -r, -t, -T, -e, -E, -F, -o, -O, -v, -p, -R,
-  -I and -S are not supported yet.
+  The crash options -g, -r, -e, -E, -F, -o, -O, -v, -p, -R,
+  -I and -S are not supported yet; -t and -T read the task's own stack
+  only (not the IRQ or exception stack a running task may be on).
 
   EXAMPLES
     Display the stack trace of the task that panicked:
@@ -99,6 +106,7 @@ func runBt(ctx context.Context, env *Env, args []string) error {
 	}
 	var fl BtFlags
 	all := false
+	text, textAll := false, false
 	var cpus []int
 	for _, o := range opts {
 		switch o.c {
@@ -111,6 +119,10 @@ func runBt(ctx context.Context, env *Env, args []string) error {
 			}
 		case 'f':
 			fl.Full = true
+		case 't':
+			text = true
+		case 'T':
+			text, textAll = true, true
 		case 'l':
 			fl.Lines = true
 		case 's':
@@ -185,7 +197,13 @@ func runBt(ctx context.Context, env *Env, args []string) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := p.Print(env.Out, t, i > 0); err != nil {
+		print := p.Print
+		if text {
+			print = func(w io.Writer, t *analyze.Task, subsequent bool) error {
+				return p.PrintText(w, t, subsequent, textAll)
+			}
+		}
+		if err := print(env.Out, t, i > 0); err != nil {
 			errs = append(errs, fmt.Errorf("PID %d: %w", t.PID, err))
 		}
 	}
@@ -310,6 +328,9 @@ func (p *BacktracePrinter) kernelSymbol(pc uint64) (symbols.Symbol, uint64, bool
 		}
 	}
 	sort.Slice(group, func(a, b int) bool { return group[a].Name < group[b].Name })
+	for i := range group {
+		group[i].Name = stripSymbolEnd(group[i].Name) // after sorting, as crash does
+	}
 	if at != pc {
 		return group[len(group)-1], pc - at, true
 	}
@@ -637,4 +658,84 @@ func stackName(s analyze.StackRange) string {
 		return strings.ToLower(s.Name)
 	}
 	return ""
+}
+
+// PrintText is bt -t (and -T with all): every kernel text address on the
+// task's stack, from where the trace would start (from the stack's
+// bottom with -T) to its top, then a user task's saved registers.
+func (p *BacktracePrinter) PrintText(w io.Writer, t *analyze.Task, subsequent, all bool) error {
+	var b strings.Builder
+	if subsequent {
+		b.WriteString("\n")
+	}
+	b.WriteString(btHeader(t))
+	stack, err := analyze.TaskStack(p.k, t.Addr)
+	if err != nil {
+		return err
+	}
+	var start analyze.VirtAddr
+	var pc uint64
+	if cpu := analyze.ActiveCPU(p.k, t.Addr); cpu >= 0 {
+		st := analyze.CrashStartOf(p.k, t.Addr, cpu, t.Addr == p.panicTask)
+		r := p.k.Dump().CPUs()[cpu].Regs
+		start, pc = analyze.VirtAddr(r.RSP), r.RIP
+		if st.Slot != 0 {
+			start = st.Slot
+			var v [8]byte
+			if err := analyze.ReadStack(p.k, v[:], st.Slot); err == nil {
+				pc = binary.LittleEndian.Uint64(v[:])
+			}
+		}
+	} else {
+		sp, err := analyze.KernelSP(p.k, t.Addr)
+		if err != nil {
+			return err
+		}
+		start = sp
+		tr, err := analyze.Backtrace(p.k, t.Addr)
+		if err == nil && len(tr.Frames) > 0 {
+			pc = uint64(tr.Frames[0].PC)
+		}
+	}
+	if all {
+		start = stack.Base
+	} else {
+		name := "(unknown)"
+		if n, _, _, ok := p.symbol(pc); ok {
+			name = n
+		}
+		fmt.Fprintf(&b, "%sSTART: %s at %x\n", strings.Repeat(" ", 14), name, pc)
+	}
+	if !stack.Contains(start) {
+		io.WriteString(w, b.String())
+		return fmt.Errorf("the trace starts at %#x, off the task's stack (IRQ and exception stacks are not scanned by -t yet)", uint64(start))
+	}
+	buf := make([]byte, stack.Top-start)
+	if err := analyze.ReadStack(p.k, buf, start); err != nil {
+		io.WriteString(w, b.String())
+		return err
+	}
+	for i := 0; i+8 <= len(buf); i += 8 {
+		v := binary.LittleEndian.Uint64(buf[i:])
+		name, off, mod, ok := p.symbol(v)
+		if !ok {
+			continue
+		}
+		label := name
+		if p.fl.SymOffset {
+			label = p.symOffset(name, off, p.fl.Radix)
+		}
+		fmt.Fprintf(&b, "  [%16x] %s at %x", uint64(start)+uint64(i), label, v)
+		if mod != "" {
+			fmt.Fprintf(&b, " [%s]", mod)
+		}
+		b.WriteString("\n")
+	}
+	if !t.KernelThread() {
+		if ef, err := analyze.UserRegs(p.k, stack); err == nil {
+			p.writeExceptionFrame(&b, ef)
+		}
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
 }
