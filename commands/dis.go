@@ -17,10 +17,14 @@ func disCommand() Command {
 	return Command{
 		Name:     "dis",
 		Summary:  "disassemble",
-		Synopsis: "dis [-l] [address | symbol] [count]",
+		Synopsis: "dis [-rfl] [address | symbol] [count]",
 		Help: `  This command disassembles source code instructions starting (or ending) at
   a text address that may be expressed by value or symbol.
 
+       -r  (reverse) displays all instructions from the start of the
+           routine up to and including the designated address.
+       -f  (forward) displays all instructions from the given address
+           to the end of the routine.
        -l  displays source code line number data in addition to the
            disassembly output.
   address  starting hexadecimal text address.
@@ -33,7 +37,7 @@ func disCommand() Command {
   The output follows the crash utility's (gdb's AT&T syntax, each target
   named as <symbol+offset>).  The decoder is golang.org/x/arch's x86asm, not
   libopcodes: a few rarely used instructions are spelled differently.
-  Options -r, -f, -u, -b and -s are not supported yet.
+  Options -u, -b and -s are not supported yet.
 
   EXAMPLES
     Disassemble the sysrq_handle_crash() function:
@@ -50,11 +54,15 @@ func runDis(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return &UsageError{Msg: err.Error()}
 	}
-	lines := false
+	lines, reverse, forward := false, false, false
 	for _, o := range opts {
 		switch o.c {
 		case 'l':
 			lines = true
+		case 'r':
+			reverse = true
+		case 'f':
+			forward = true
 		case 'x', 'd':
 			// output radix: crash's default already
 		default:
@@ -106,42 +114,76 @@ func runDis(ctx context.Context, env *Env, args []string) error {
 		}
 		return nil
 	}
+	if reverse && forward {
+		return fmt.Errorf("-r and -f are mutually exclusive")
+	}
 	count := int64(1)
-	if len(operands) == 2 {
+	counted := len(operands) == 2
+	if counted {
 		if count, err = strconv.ParseInt(operands[1], 0, 64); err != nil || count <= 0 {
 			return fmt.Errorf("invalid count argument: %s", operands[1])
 		}
-		wholeFunc = false
+		wholeFunc, forward = false, false
 	}
+	userCount := count
+	target := start
 	end := uint64(0)
-	if wholeFunc {
+	if wholeFunc || reverse || forward {
+		// -r and -f start at the function's beginning, as crash does.
+		if reverse || forward {
+			s, _, ok := v.search(target)
+			if !ok {
+				return fmt.Errorf("cannot resolve address: %x", target)
+			}
+			start = s.Addr
+		}
 		if end, err = funcEnd(env.Kernel, v, start); err != nil {
 			return err
 		}
 		count = -1
 	}
 	d := &disassembler{k: env.Kernel, v: v}
-	lastLine := ""
+	type insn struct {
+		pc   uint64
+		line string
+		text string
+	}
+	var out []insn
 	pc := start
 	for n := int64(0); count < 0 || n < count; n++ {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if end != 0 && pc >= end {
+		if reverse {
+			if pc > target {
+				break
+			}
+		} else if end != 0 && pc >= end {
 			break
 		}
 		text, size, err := d.decode(pc)
 		if err != nil {
 			return err
 		}
-		if lines {
-			if l := v.line(pc); l != lastLine {
-				b.WriteString(l + "\n")
-				lastLine = l
-			}
+		if !forward || pc >= target {
+			out = append(out, insn{pc, v.line(pc), text})
 		}
-		fmt.Fprintf(&b, "0x%x <%s>:\t%s\n", pc, v.symStr(pc), text)
 		pc += uint64(size)
+		if reverse && pc > target {
+			break
+		}
+	}
+	if reverse && counted && int64(len(out)) > userCount {
+		// the last count instructions up to the target
+		out = out[int64(len(out))-userCount:]
+	}
+	lastLine := ""
+	for _, in := range out {
+		if lines && in.line != lastLine {
+			b.WriteString(in.line + "\n")
+			lastLine = in.line
+		}
+		fmt.Fprintf(&b, "0x%x <%s>:\t%s\n", in.pc, v.symStr(in.pc), in.text)
 	}
 	return nil
 }
