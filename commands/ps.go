@@ -17,7 +17,7 @@ func psCommand() Command {
 	return Command{
 		Name:    "ps",
 		Summary: "display process status information",
-		Synopsis: `ps [-k|-u|-G] [-s] [-p|-c|-t|-g|-r|-l|-S|-A|-H] [--json]
+		Synopsis: `ps [-k|-u|-G] [-s] [-p|-c|-t|-a|-g|-r|-l|-S|-A|-H] [--json]
      [pid | task | command] ...`,
 		Help: `  This command displays process status for selected, or all, processes
   in the system.  If no arguments are entered, the process data is
@@ -50,6 +50,8 @@ func psCommand() Command {
         -r  display resource limits (rlimits) of selected, or all, tasks.
         -t  display the task run time, start time, and cumulative user
             and system times.
+        -a  display the command line arguments and environment strings of
+            selected, or all, user-mode tasks.
         -l  display the task's last-run timestamp (sched_info.last_arrival),
             most recent first; needs CONFIG_SCHED_INFO.
         -S  display a summary consisting of the number of tasks in a task
@@ -59,7 +61,7 @@ func psCommand() Command {
     --json  one JSON array of the selected tasks: pid, ppid, cpu, task,
             state, pct_mem, vsz_kb, rss_kb, comm, kernel_thread, active.
 
-  The crash options -a, -m, -C and -y are not supported yet.
+  The crash options -m, -C and -y are not supported yet.
 
   EXAMPLES
     Show the process status of all current tasks:
@@ -96,10 +98,11 @@ const (
 	psThreads
 	psRlimit
 	psTimes
+	psArgs
 )
 
 // psExclusive are crash's mutually exclusive ps modes.
-const psExclusive = psParents | psChildren | psLastRun | psSummary | psActive | psThreads | psRlimit | psTimes
+const psExclusive = psParents | psChildren | psLastRun | psSummary | psActive | psThreads | psRlimit | psTimes | psArgs
 
 // psSelector is one "pid | task | command" operand.
 type psSelector struct {
@@ -160,6 +163,8 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 			err = excl(psRlimit)
 		case 't':
 			err = excl(psTimes)
+		case 'a':
+			err = excl(psArgs)
 		case 'S':
 			err = excl(psSummary)
 		case 'A':
@@ -262,6 +267,10 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 		case flags&psChildren != 0:
 			writeChildren(&b, t, tasks)
 			b.WriteString("\n")
+		case flags&psArgs != 0:
+			if err := writeArgs(&b, env.Kernel, t); err != nil {
+				return err
+			}
 		case flags&psRlimit != 0:
 			if err := writeRlimits(&b, env.Kernel, t); err != nil {
 				return err
@@ -517,6 +526,63 @@ func writeTimes(b *strings.Builder, k *analyze.Kernel, rows []*analyze.Task, byS
 		fmt.Fprintf(b, "  START TIME: %d\n", r.tt.Start)
 		fmt.Fprintf(b, "       UTIME: %d\n", r.tt.UTime)
 		fmt.Fprintf(b, "       STIME: %d\n\n", r.tt.STime)
+	}
+	return nil
+}
+
+// writeArgs is crash's show_task_args: the argument strings separated by
+// spaces, the environment one string a line.
+func writeArgs(b *strings.Builder, k *analyze.Kernel, t *analyze.Task) error {
+	b.WriteString(taskHeader(t))
+	if t.MM == 0 {
+		b.WriteString("ps: no user stack\n\n")
+		return nil
+	}
+	args, envs, failed, err := analyze.TaskArgs(k, t)
+	if err != nil {
+		return err
+	}
+	if args == nil {
+		fmt.Fprintf(b, "ps: cannot access user stack address: %x\n\n", uint64(failed))
+		return nil
+	}
+	b.WriteString("ARG: ")
+	c := 0
+	for _, ch := range args {
+		if ch == 0 {
+			if c > 0 {
+				b.WriteString(" ")
+			}
+			c = 0
+			continue
+		}
+		b.WriteByte(ch)
+		c++
+	}
+	if envs == nil {
+		fmt.Fprintf(b, "ps: cannot access user stack address: %x\n\n", uint64(failed))
+		return nil
+	}
+	b.WriteString("\nENV: ")
+	c, d := 0, 0
+	for i, ch := range envs {
+		if ch == 0 {
+			if c > 0 {
+				b.WriteString("\n")
+			}
+			c = 0
+			continue
+		}
+		if c == 0 && i > 0 {
+			b.WriteString("     ")
+		}
+		b.WriteByte(ch)
+		c++
+		d++
+	}
+	b.WriteString("\n")
+	if d == 0 {
+		b.WriteString("\n")
 	}
 	return nil
 }
