@@ -96,7 +96,7 @@ measure() {
 timeit() {
 	cd "$BENCH"
 	mountpoint -q "$CHROOT/bench" || { mkdir -p "$CHROOT/bench"; mount --bind "$BENCH" "$CHROOT/bench"; }
-	go build -o "$BENCH/kcrash" "$ROOT/cmd/kcrash"
+	(cd "$ROOT" && go build -o "$BENCH/kcrash" ./cmd/kcrash)
 	local q results=$BENCH/results.tsv
 	: > "$results"
 	for q in "sys" "sym jiffies" "struct task_struct -o"; do
