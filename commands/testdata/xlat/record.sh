@@ -13,7 +13,8 @@
 #           kernel/vmlinux and SCENARIO/DUMP
 #
 # The recordings here: qemu-4l.cmds on qemu-4l vmcore.elf, qemu-4l-d31.cmds on
-# vmcore-d31.elf, qemu-5l.cmds on qemu-5l vmcore.elf and vmcore-d31-zstd.kdump.
+# vmcore-d31.elf, qemu-5l.cmds on qemu-5l vmcore-d31-zstd.kdump (the dumps of the
+# committed corpus; a rebuilt corpus makes the test skip them).
 set -eu
 CMDS=$1 SC=$2 DUMP=$3 OUT=$4
 CHROOT=${CHROOT:-/var/cache/kcrash/trixie-oracle}
