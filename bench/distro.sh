@@ -84,7 +84,8 @@ measure() {
 	local label=$1; shift
 	local i walls=() rss=0 out
 	for ((i = 0; i < RUNS; i++)); do
-		out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n1)
+		/usr/bin/time -o "$BENCH/.time" -f '%e %M' "$@" >/dev/null 2>&1 || true
+		out=$(tail -n1 "$BENCH/.time")
 		walls+=("${out% *}")
 		rss=$(( ${out#* } > rss ? ${out#* } : rss ))
 	done
