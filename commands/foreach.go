@@ -38,7 +38,8 @@ func foreachCommand() Command {
 
              bt  run the "bt" command (optional flags: -f -l -s -x -d)
            task  run the "task" command (optional flags: -x -d)
-             ps  run the "ps" command (optional flags: -s -G -p -c)
+             ps  run the "ps" command (optional flags: -s -G and one of
+                 -p -c -t -a -g -r)
 
   The flags are given after the command name (or anywhere), as in crash,
   and go to the command.  The crash commands vm, files, net, set, sig and
@@ -67,7 +68,7 @@ func foreachCommand() Command {
 var foreachKeywords = map[string]string{
 	"bt":   "flsxd",
 	"task": "xd",
-	"ps":   "sGpc",
+	"ps":   "sGpctagr",
 }
 
 // foreachUnsupported are crash's other foreach commands.
