@@ -122,9 +122,10 @@ func CrashStartOf(k *Kernel, task VirtAddr, cpu int, panicTask bool) CrashStart 
 	case notifyDie != 0:
 		return CrashStart{Slot: notifyDie, Why: "notify_die"}
 	}
-	// crash prefers the ELF registers over a stop_this_cpu found on the
-	// IRQ stack when the note holds them (QEMU dumps, the panic task).
-	if callFunction != 0 && len(k.dump.CPUs()) <= cpu {
+	// crash prefers the note's registers over a stop_this_cpu found on
+	// the IRQ or exception stacks when it takes them for a non-panic CPU,
+	// which it does for QEMU-made dumps only.
+	if cpus := k.dump.CPUs(); callFunction != 0 && (cpu >= len(cpus) || cpus[cpu].QEMU == nil) {
 		return CrashStart{Slot: callFunction, Why: "stop_this_cpu"}
 	}
 	return CrashStart{Why: "NT_PRSTATUS"}
