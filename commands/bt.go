@@ -36,6 +36,8 @@ func btCommand() Command {
         -T  display all text symbols found from just above the task_struct or
             thread_info to the top of the stack. (helpful if the back trace
             fails or the -t option starts too high in the process stack).
+        -r  display raw stack data, consisting of a memory dump of the two
+            pages of memory containing the task_union structure.
         -l  show file and line number of each stack trace text location.
         -s  display the symbol name plus its offset.
         -x  when displaying a symbol offset with the -s option, override
@@ -63,7 +65,7 @@ func btCommand() Command {
   return addresses at the very start of a function (calls to noreturn
   functions) are left out as crash leaves them out.
 
-  The crash options -g, -r, -e, -E, -F, -o, -O, -v, -p, -R,
+  The crash options -g, -e, -E, -F, -o, -O, -v, -p, -R,
   -I and -S are not supported yet; -t and -T read the task's own stack
   only (not the IRQ or exception stack a running task may be on).
 
@@ -106,7 +108,7 @@ func runBt(ctx context.Context, env *Env, args []string) error {
 	}
 	var fl BtFlags
 	all := false
-	text, textAll := false, false
+	text, textAll, raw := false, false, false
 	var cpus []int
 	for _, o := range opts {
 		switch o.c {
@@ -119,6 +121,8 @@ func runBt(ctx context.Context, env *Env, args []string) error {
 			}
 		case 'f':
 			fl.Full = true
+		case 'r':
+			raw = true
 		case 't':
 			text = true
 		case 'T':
@@ -198,7 +202,11 @@ func runBt(ctx context.Context, env *Env, args []string) error {
 			return ctx.Err()
 		}
 		print := p.Print
-		if text {
+		if raw {
+			print = func(w io.Writer, t *analyze.Task, subsequent bool) error {
+				return rawStack(ctx, env, w, t, subsequent)
+			}
+		} else if text {
 			print = func(w io.Writer, t *analyze.Task, subsequent bool) error {
 				return p.PrintText(w, t, subsequent, textAll)
 			}
@@ -738,4 +746,24 @@ func (p *BacktracePrinter) PrintText(w io.Writer, t *analyze.Task, subsequent, a
 	}
 	_, err = io.WriteString(w, b.String())
 	return err
+}
+
+// rawStack is bt -r: the task's whole kernel stack as "rd -s" shows it
+// (crash's raw_stack_dump).
+func rawStack(ctx context.Context, env *Env, w io.Writer, t *analyze.Task, subsequent bool) error {
+	st, err := analyze.TaskStack(env.Kernel, t.Addr)
+	if err != nil {
+		return err
+	}
+	if subsequent {
+		io.WriteString(w, "\n")
+	}
+	io.WriteString(w, btHeader(t))
+	rd, ok := Lookup("rd")
+	if !ok {
+		return errors.New("rd is not available")
+	}
+	sub := *env
+	sub.Out, sub.JSON = w, false
+	return rd.Run(ctx, &sub, []string{"-s", fmt.Sprintf("%x", uint64(st.Base)), strconv.FormatUint(uint64(st.Top-st.Base)/8, 10)})
 }

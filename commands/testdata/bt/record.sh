@@ -35,6 +35,7 @@ bt -f 1
 bt -l 1
 bt -T 1
 bt -sx 2
+bt -r 1
 foreach bt -sx
 foreach bt -l
 CMDS
