@@ -170,6 +170,9 @@ func CrashTime(k *Kernel) (time.Time, error) {
 	if k.vi != nil && k.vi.HasCrashTime {
 		return time.Unix(k.vi.CrashTime, 0), nil
 	}
+	if k.vmlinux == nil {
+		return time.Time{}, fmt.Errorf("no CRASHTIME in VMCOREINFO: %w", ErrNoTypes)
+	}
 	return time.Time{}, fmt.Errorf("no timekeeper and no CRASHTIME in VMCOREINFO")
 }
 

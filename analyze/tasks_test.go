@@ -194,3 +194,40 @@ func TestTasksCorruptList(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkTasks measures building the task table (list walks and one
+// task_struct read per task) on a corpus dump, DWARF already indexed.
+func BenchmarkTasks(b *testing.B) {
+	path := ""
+	for _, sc := range coretest.Scenarios(b) {
+		for _, d := range coretest.Dumps(b, sc) {
+			if path == "" {
+				path = coretest.Path(b, sc+"/"+d)
+			}
+		}
+	}
+	p := coretest.Path(b, "kernel/vmlinux")
+	f, err := os.Open(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := symbols.OpenVmlinux(f, f, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	for b.Loop() {
+		d, err := vmcore.Open(path, vmcore.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		k, err := analyze.Open(d, analyze.Config{Vmlinux: v})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := analyze.Tasks(k); err != nil {
+			b.Fatal(err)
+		}
+		d.Close()
+	}
+}

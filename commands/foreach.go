@@ -172,7 +172,7 @@ func runForeach(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("no keywords specified")
 	}
 	if len(cmdArgs) > 0 {
-		return fmt.Errorf("foreach: command arguments (%s) are not supported yet", strings.Join(cmdArgs, " "))
+		return fmt.Errorf("command arguments (%s) are not supported yet", strings.Join(cmdArgs, " "))
 	}
 	if _, err := io.WriteString(env.Out, info.String()); err != nil {
 		return err
