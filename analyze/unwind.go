@@ -556,32 +556,15 @@ func (k *Kernel) isReturnAddress(v uint64) bool {
 }
 
 // readVA reads kernel virtual memory for the unwinder: the kernel image
-// linearly, everything else through the page tables. (Stacks live in
-// vmalloc space, which with CONFIG_RANDOMIZE_MEMORY may lie within 64 TiB
-// of page_offset_base, so a direct-map shortcut must not be taken for
-// them.)
+// linearly (so that ORC tables and text work before page tables do),
+// everything else through ReadVirtual.
 func (k *Kernel) readVA(p []byte, va VirtAddr, what string) error {
 	if _, ok := k.kernelImagePhys(va); ok {
-		return k.ReadKernelImage(p, va, what)
-	}
-	done := 0
-	for done < len(p) {
-		a := va + VirtAddr(done)
-		w, err := k.WalkPageTables(a)
-		if err != nil {
-			var fe *FaultError
-			if errors.As(err, &fe) {
-				return &FaultError{Addr: a, What: what, Err: fe.Err}
-			}
-			return &FaultError{Addr: a, What: what, Err: err}
+		if _, ok := k.kernelImagePhys(va + VirtAddr(max(len(p), 1)-1)); ok {
+			return k.ReadKernelImage(p, va, what)
 		}
-		n := min(len(p)-done, int(4096-uint64(a)%4096))
-		if _, err := k.dump.ReadAt(p[done:done+n], w.PA); err != nil {
-			return &FaultError{Addr: a, What: what, Err: err}
-		}
-		done += n
 	}
-	return nil
+	return k.ReadVirtual(p, va, what)
 }
 
 // ReadStack reads kernel memory the way the unwinder does (stacks, the
