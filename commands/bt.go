@@ -36,6 +36,8 @@ func btCommand() Command {
         -T  display all text symbols found from just above the task_struct or
             thread_info to the top of the stack. (helpful if the back trace
             fails or the -t option starts too high in the process stack).
+        -g  display stack traces of all threads in the thread group of
+            the target process (the group leader first).
         -r  display raw stack data, consisting of a memory dump of the two
             pages of memory containing the task_union structure.
         -l  show file and line number of each stack trace text location.
@@ -65,7 +67,7 @@ func btCommand() Command {
   return addresses at the very start of a function (calls to noreturn
   functions) are left out as crash leaves them out.
 
-  The crash options -g, -e, -E, -F, -o, -O, -v, -p, -R,
+  The crash options -e, -E, -F, -o, -O, -v, -p, -R,
   -I and -S are not supported yet; -t and -T read the task's own stack
   only (not the IRQ or exception stack a running task may be on).
 
@@ -108,7 +110,7 @@ func runBt(ctx context.Context, env *Env, args []string) error {
 	}
 	var fl BtFlags
 	all := false
-	text, textAll, raw := false, false, false
+	text, textAll, raw, group := false, false, false, false
 	var cpus []int
 	for _, o := range opts {
 		switch o.c {
@@ -123,6 +125,8 @@ func runBt(ctx context.Context, env *Env, args []string) error {
 			fl.Full = true
 		case 'r':
 			raw = true
+		case 'g':
+			group = true
 		case 't':
 			text = true
 		case 'T':
@@ -177,6 +181,14 @@ func runBt(ctx context.Context, env *Env, args []string) error {
 				return err
 			}
 			tasks = append(tasks, t)
+		}
+	}
+	if group {
+		if all || cpus != nil {
+			return errors.New("-a and -c cannot be used with the -g option")
+		}
+		if tasks, err = threadGroups(env.Kernel, tasks); err != nil {
+			return err
 		}
 	}
 	if env.JSON {
@@ -766,4 +778,33 @@ func rawStack(ctx context.Context, env *Env, w io.Writer, t *analyze.Task, subse
 	sub := *env
 	sub.Out, sub.JSON = w, false
 	return rd.Run(ctx, &sub, []string{"-s", fmt.Sprintf("%x", uint64(st.Base)), strconv.FormatUint(uint64(st.Top-st.Base)/8, 10)})
+}
+
+// threadGroups replaces each task by its whole thread group: the leader
+// (pid == tgid) first, then the other threads in task-list order, as
+// crash's bt -g does.
+func threadGroups(k *analyze.Kernel, tasks []*analyze.Task) ([]*analyze.Task, error) {
+	all, err := analyze.Tasks(k)
+	if err != nil {
+		return nil, err
+	}
+	var out []*analyze.Task
+	for _, t := range tasks {
+		if t.PID == 0 {
+			out = append(out, t)
+			continue
+		}
+		for _, o := range all {
+			if o.PID == t.TGID && o.TGID == t.TGID {
+				out = append(out, o)
+				break
+			}
+		}
+		for _, o := range all {
+			if o.TGID == t.TGID && o.PID != t.TGID {
+				out = append(out, o)
+			}
+		}
+	}
+	return out, nil
 }
