@@ -36,6 +36,7 @@ bt -l 1
 bt -T 1
 bt -sx 2
 bt -r 1
+bt -g 1
 foreach bt -sx
 foreach bt -l
 CMDS
