@@ -220,7 +220,7 @@ func (v *symView) query(b *strings.Builder, str, pad string) int {
 			n++
 		}
 	}
-	for _, m := range v.mods {
+	for _, m := range v.mods() {
 		for _, s := range m.syms {
 			if strings.Contains(s.Name, str) {
 				b.WriteString(pad)

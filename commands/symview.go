@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kcrash/kcrash/analyze"
 	"github.com/kcrash/kcrash/symbols"
@@ -20,7 +21,9 @@ type symView struct {
 	kaslr      uint64
 	lines      func() (*symbols.LineTable, error) // nil without a vmlinux
 	sections   []symbols.Section
-	mods       []modSyms // loaded modules (with a vmlinux only)
+	modsOnce   sync.Once
+	modsLoad   func() []modSyms // reads the loaded modules (with a vmlinux only)
+	modsList   []modSyms
 	hasVmlinux bool
 }
 
@@ -53,10 +56,22 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 		}
 		v.lines = vm.Lines
 		v.sections = vm.Sections()
-		v.mods = loadModSyms(k)
+		// Reading the module list needs struct module's layout, hence the
+		// DWARF index: only build it when a lookup reaches the modules.
+		v.modsLoad = func() []modSyms { return loadModSyms(k) }
 	}
 	v.syms, v.firstKsym = crashSymbolList(all)
 	return v, nil
+}
+
+// mods returns the loaded modules' symbols, read on first use.
+func (v *symView) mods() []modSyms {
+	v.modsOnce.Do(func() {
+		if v.modsLoad != nil {
+			v.modsList = v.modsLoad()
+		}
+	})
+	return v.modsList
 }
 
 // crashSymbolList orders and filters symbols as crash's store_symbols
@@ -173,7 +188,7 @@ func (v *symView) byName(name string) []symbols.Symbol {
 			out = append(out, s)
 		}
 	}
-	for _, m := range v.mods {
+	for _, m := range v.mods() {
 		for _, s := range m.syms {
 			if s.Name == name {
 				out = append(out, s)

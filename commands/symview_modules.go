@@ -33,8 +33,15 @@ func loadModSyms(k *analyze.Kernel) []modSyms {
 
 // module returns the module whose core region holds addr.
 func (v *symView) module(addr uint64) *modSyms {
-	for i := range v.mods {
-		if m := &v.mods[i]; addr >= m.base && addr < m.base+m.size {
+	// Modules live above the kernel image (MODULES_VADDR follows the
+	// image area), so kernel addresses never need the module list and
+	// the DWARF it takes to read it.
+	if n := len(v.syms); n > 0 && addr <= v.syms[n-1].Addr && addr >= v.syms[0].Addr {
+		return nil
+	}
+	mods := v.mods()
+	for i := range mods {
+		if m := &mods[i]; addr >= m.base && addr < m.base+m.size {
 			return m
 		}
 	}
@@ -85,7 +92,7 @@ func (m *modSyms) next(addr uint64) (uint64, bool) {
 // dumpModules is the module part of "sym -l" (and "sym -M", or "sym -m
 // name" for one module).
 func (v *symView) dumpModules(b *strings.Builder, only string) {
-	for _, m := range v.mods {
+	for _, m := range v.mods() {
 		if only != "" && m.name != only {
 			continue
 		}

@@ -8,24 +8,21 @@ import (
 // entries), named after their sections as binutils names them (".text",
 // ".data", …), with binutils' type letter. The crash utility keeps them
 // in its symbol table, so they name addresses at a section's start.
-func (v *Vmlinux) SectionSymbols() []Symbol {
-	syms, err := v.f.Symbols()
-	if err != nil {
-		return nil
+func (v *Vmlinux) SectionSymbols() []Symbol { return v.sectionSyms }
+
+// sectionSymbol converts an STT_SECTION entry, collected while the
+// symbol table is read once (re-reading .symtab costs a second on a
+// distribution vmlinux).
+func (v *Vmlinux) sectionSymbol(s elf.Symbol) (Symbol, bool) {
+	if elf.ST_TYPE(s.Info) != elf.STT_SECTION || int(s.Section) >= len(v.f.Sections) || s.Section == elf.SHN_UNDEF {
+		return Symbol{}, false
 	}
-	var out []Symbol
-	for _, s := range syms {
-		if elf.ST_TYPE(s.Info) != elf.STT_SECTION || int(s.Section) >= len(v.f.Sections) || s.Section == elf.SHN_UNDEF {
-			continue
-		}
-		sec := v.f.Sections[s.Section]
-		c := bfdSectionType(sec)
-		if elf.ST_BIND(s.Info) == elf.STB_GLOBAL {
-			c -= 'a' - 'A'
-		}
-		out = append(out, Symbol{Name: sec.Name, Addr: s.Value, Type: c})
+	sec := v.f.Sections[s.Section]
+	c := bfdSectionType(sec)
+	if elf.ST_BIND(s.Info) == elf.STB_GLOBAL {
+		c -= 'a' - 'A'
 	}
-	return out
+	return Symbol{Name: sec.Name, Addr: s.Value, Type: c}, true
 }
 
 // bfdSectionType is binutils' letter for a symbol of section sec, as

@@ -22,6 +22,8 @@ type Vmlinux struct {
 	r       io.Closer
 	symtab  *Table
 
+	sectionSyms []Symbol
+
 	typesOnce sync.Once
 	types     *Types
 
@@ -83,6 +85,10 @@ func (v *Vmlinux) loadSymtab() error {
 	}
 	out := make([]Symbol, 0, len(syms))
 	for _, s := range syms {
+		if sec, ok := v.sectionSymbol(s); ok {
+			v.sectionSyms = append(v.sectionSyms, sec)
+			continue
+		}
 		if s.Name == "" || s.Section == elf.SHN_UNDEF {
 			continue
 		}
