@@ -82,6 +82,7 @@ func TestBtAgainstCrash(t *testing.T) {
 	}
 	for _, st := range sets {
 		sc, dump := st.sc, st.dump
+		t0, m0 := total, matched
 		{
 			var k *analyze.Kernel
 			for _, g := range st.goldens {
@@ -131,6 +132,7 @@ func TestBtAgainstCrash(t *testing.T) {
 				}
 			}
 		}
+		t.Logf("%s/%s: %d of %d task backtraces identical to crash's", sc, dump, matched-m0, total-t0)
 	}
 	t.Logf("%d of %d task backtraces identical to crash's", matched, total)
 	if total == 0 {
