@@ -2,30 +2,32 @@ package commands
 
 import (
 	"context"
+	"debug/dwarf"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/kcrash/kcrash/analyze"
+	"github.com/kcrash/kcrash/symbols"
 )
 
 func taskCommand() Command {
 	return Command{
 		Name:     "task",
 		Summary:  "task_struct contents",
-		Synopsis: "task [-x|d] [pid | taskp] ...",
+		Synopsis: "task [-R member[,member]] [-x|d] [pid | taskp] ...",
 		Help: `  This command dumps a formatted display of the contents of a task's
   task_struct and thread_info structures.  Multiple task or PID numbers
   may be entered; if no arguments are entered, the task_struct and
   thread_info structures of the current context (the task that
   panicked) are displayed.
 
+  -R member  a comma-separated list of one or more task_struct members
+            to display (a member of an embedded struct as "se.load").
         -x  override default output format with hexadecimal format.
         -d  override default output format with decimal format.
        pid  a process PID.
      taskp  a hexadecimal task_struct pointer.
-
-  The crash option -R is not supported yet.
 
   EXAMPLES
     Dump the task_struct and thread_info structures of the current context:
@@ -45,9 +47,10 @@ func runTask(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return &UsageError{Msg: err.Error()}
 	}
+	var members []string
 	for _, o := range opts {
 		if o.c == 'R' {
-			return fmt.Errorf("option -R is not supported yet")
+			members = append(members, strings.Split(o.val, ",")...)
 		}
 	}
 	radix, err := radixOption(opts)
@@ -69,22 +72,72 @@ func runTask(ctx context.Context, env *Env, args []string) error {
 		}
 		tasks = append(tasks, t)
 	}
-	for i, t := range tasks {
+	for _, t := range tasks {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		var b strings.Builder
-		if i > 0 {
-			b.WriteString("\n")
-		}
 		b.WriteString(taskHeader(t))
-		if err := writeTaskStructs(&b, env, t, radix); err != nil {
+		if len(members) > 0 {
+			if err := writeTaskMembers(&b, env, t, members, radix); err != nil {
+				return err
+			}
+		} else if err := writeTaskStructs(&b, env, t, radix); err != nil {
 			return err
 		}
 		if _, err := io.WriteString(env.Out, b.String()); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// writeTaskMembers prints the -R members of t's task_struct the way
+// "struct task_struct.member ADDR" does, then an empty line.
+func writeTaskMembers(b *strings.Builder, env *Env, t *analyze.Task, members []string, radix int) error {
+	ty, err := kernelTypes(env)
+	if err != nil {
+		return err
+	}
+	st, err := ty.Struct("task_struct")
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, st.Size())
+	if err := env.Kernel.ReadVirtual(buf, t.Addr, "task_struct"); err != nil {
+		return err
+	}
+	p := valuePrinter(env, radix)
+	for _, m := range members {
+		if !strings.Contains(m, ".") {
+			s, err := memberValue(p, st, buf, uint64(t.Addr), m)
+			if err != nil {
+				return err
+			}
+			b.WriteString(s)
+			continue
+		}
+		// A member of an embedded struct: walk the path.
+		var off uint64
+		var typ dwarf.Type = st
+		for _, name := range strings.Split(m, ".") {
+			inner, ok := symbols.Unqualify(typ).(*dwarf.StructType)
+			if !ok {
+				return fmt.Errorf("invalid data structure member reference: %s", m)
+			}
+			f, ok := symbols.FindMember(inner, name)
+			if !ok || f.BitSize != 0 {
+				return fmt.Errorf("invalid data structure member reference: %s", m)
+			}
+			off += f.Offset
+			typ = f.Type
+		}
+		if off+uint64(typ.Size()) > uint64(len(buf)) {
+			return fmt.Errorf("invalid data structure member reference: %s", m)
+		}
+		fmt.Fprintf(b, "  %s = %s,\n", m, p.Value(typ, buf[off:], uint64(t.Addr)+off, 1))
+	}
+	b.WriteString("\n")
 	return nil
 }
 

@@ -72,6 +72,10 @@ kmem -i
 task
 task 46
 task 2
+task 2 46
+task -R pid,comm 1
+task -R se.load 46
+task -R mm
 foreach ps
 foreach kernel ps
 foreach user ps
