@@ -131,3 +131,16 @@ func ReadTaskTimes(k *Kernel, t *Task) (TaskTimes, error) {
 	}
 	return tt, nil
 }
+
+// TaskPolicy returns t's scheduling policy (task_struct.policy:
+// SCHED_NORMAL 0, FIFO 1, RR 2, BATCH 3, IDLE 5, DEADLINE 6).
+func TaskPolicy(k *Kernel, t *Task) (uint32, error) {
+	if k.vmlinux == nil {
+		return 0, ErrNoTypes
+	}
+	off, _, err := member(k.vmlinux.Types(), "task_struct", "policy")
+	if err != nil {
+		return 0, err
+	}
+	return k.ReadU32(t.Addr+VirtAddr(off), "task_struct policy")
+}

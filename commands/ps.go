@@ -17,7 +17,7 @@ func psCommand() Command {
 	return Command{
 		Name:    "ps",
 		Summary: "display process status information",
-		Synopsis: `ps [-k|-u|-G] [-s] [-p|-c|-t|-a|-g|-r|-l|-S|-A|-H] [--json]
+		Synopsis: `ps [-k|-u|-G|-y policy] [-s] [-p|-c|-t|-a|-g|-r|-l|-S|-A|-H] [--json]
      [pid | task | command] ...`,
 		Help: `  This command displays process status for selected, or all, processes
   in the system.  If no arguments are entered, the process data is
@@ -34,6 +34,8 @@ func psCommand() Command {
         -k  select all kernel threads.
         -u  select all user tasks.
         -G  display only the thread group leader in a thread group.
+ -y policy  select tasks of the comma-separated scheduling policies, by
+            name (NORMAL, FIFO, RR, BATCH, ISO, IDLE, DEADLINE) or number.
 
   The default output shows the task's PID, its parent's PID, the CPU it
   last ran on, its task_struct address, its state (RU, IN, UN, ID, ZO,
@@ -61,7 +63,7 @@ func psCommand() Command {
     --json  one JSON array of the selected tasks: pid, ppid, cpu, task,
             state, pct_mem, vsz_kb, rss_kb, comm, kernel_thread, active.
 
-  The crash options -m, -C and -y are not supported yet.
+  The crash options -m and -C are not supported yet.
 
   EXAMPLES
     Show the process status of all current tasks:
@@ -128,6 +130,7 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 		return &UsageError{Msg: err.Error()}
 	}
 	flags := 0
+	var policy uint64 // -y: a mask of 1 << SCHED_*
 	excl := func(f int) error {
 		if flags&psExclusive&^f != 0 {
 			return fmt.Errorf("-a, -t, -c, -p, -g, -l, -m, -S, -r and -A flags are all mutually-exclusive")
@@ -151,6 +154,10 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 			flags |= psGroup
 		case 's':
 			flags |= psKstackp
+		case 'y':
+			if policy, err = schedPolicyMask(o.val); err != nil {
+				return err
+			}
 		case 'H':
 			flags |= psNoHeader
 		case 'p':
@@ -228,6 +235,19 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	rows = filterPs(env.Kernel, tasks, rows, flags, len(operands) > 0)
+	if policy != 0 {
+		kept := rows[:0:0]
+		for _, t := range rows {
+			p, err := analyze.TaskPolicy(env.Kernel, t)
+			if err != nil {
+				return err
+			}
+			if p < 64 && policy&(1<<p) != 0 {
+				kept = append(kept, t)
+			}
+		}
+		rows = kept
+	}
 
 	if env.JSON {
 		return psJSON(env, rows)
@@ -292,6 +312,34 @@ func runPs(ctx context.Context, env *Env, args []string) error {
 	}
 	_, err = io.WriteString(env.Out, b.String())
 	return err
+}
+
+// schedPolicies are crash's names of the SCHED_* policies.
+var schedPolicies = []struct {
+	name  string
+	value uint
+}{{"NORMAL", 0}, {"FIFO", 1}, {"RR", 2}, {"BATCH", 3}, {"ISO", 4}, {"IDLE", 5}, {"DEADLINE", 6}}
+
+// schedPolicyMask parses -y's comma-separated policies, by name
+// (case-insensitive) or number, as crash's make_sched_policy; crash
+// compares only a name's length, so "FIFOX" means FIFO too.
+func schedPolicyMask(s string) (uint64, error) {
+	var mask uint64
+	for _, p := range strings.Split(s, ",") {
+		u := strings.ToUpper(p)
+		found := false
+		for _, sp := range schedPolicies {
+			if strings.HasPrefix(u, sp.name) || u == strconv.Itoa(int(sp.value)) || u == fmt.Sprintf("0X%X", sp.value) {
+				mask |= 1 << sp.value
+				found = true
+				break
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("%s: invalid scheduling policy", p)
+		}
+	}
+	return mask, nil
 }
 
 // filterPs applies -k, -u and -G.

@@ -66,6 +66,9 @@ ps -s 1
 ps $init
 ps -u -G
 ps -k -s
+ps -y FIFO
+ps -y normal,rr
+ps -k -y 1
 mod
 mod -t
 kmem -i
