@@ -27,7 +27,7 @@ type Triage struct {
 }
 
 var (
-	reDumpStack = regexp.MustCompile(`^CPU: (\d+) PID: (\d+) Comm: (\S+)(?: (?:Tainted|Not tainted)[: ]\s*(.*?)\s+\d+\.\d+\S*\s+#)?`)
+	reDumpStack = regexp.MustCompile(`^CPU: (\d+) PID: (\d+) Comm: (\S+)(?: Kdump: \S+)?(?: (?:Tainted|Not tainted)[: ]\s*(.*?)\s+\d+\.\d+\S*\s+#)?`)
 	reTrace     = regexp.MustCompile(`^\s*(\? )?([A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+)( \[[^\]]+\])?$`)
 	reRIP       = regexp.MustCompile(`^RIP: [0-9a-f]{4}:(\S+)(?: (\[[^\]]+\]))?`)
 	reSoftLock  = regexp.MustCompile(`soft lockup - CPU#(\d+) stuck`)

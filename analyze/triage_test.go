@@ -22,7 +22,7 @@ func TestTriageFromLog(t *testing.T) {
 	}{
 		{"sysrq", `sysrq: Trigger a crash
 Kernel panic - not syncing: sysrq triggered crash
-CPU: 0 PID: 46 Comm: kc-trigger Tainted: G           O       6.1.192-kcrash #1 
+CPU: 0 PID: 46 Comm: kc-trigger Kdump: loaded Tainted: G           O       6.1.192-kcrash #1 
 Call Trace:
  <TASK>
  dump_stack_lvl+0x33/0x42
