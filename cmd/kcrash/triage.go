@@ -178,12 +178,46 @@ func triageOne(ctx context.Context, dump, vmlinux string, lines int) (rep Triage
 		rep.PanicCPU = &cpu
 	}
 	rep.Backtrace = append(rep.Backtrace, t.Trace...)
-	rep.Modules = append(rep.Modules, t.Modules...)
+	if mods, err := moduleList(k); err == nil {
+		rep.Modules = append(rep.Modules, mods...)
+	} else {
+		// Without the vmlinux the module list is unreadable; an oops
+		// still printed "Modules linked in:".
+		rep.Modules = append(rep.Modules, t.Modules...)
+	}
 	rep.LastLog = append(rep.LastLog, t.LastLog...)
 	if len(recs) == 0 && rep.Verdict == "no panic or oops found in the kernel log" {
 		rep.Verdict = "unknown: the kernel log could not be read"
 	}
 	return rep
+}
+
+// moduleList names the loaded modules with their taint letters, so
+// out-of-tree (O) and unsigned (E) modules stand out: "foo [OE]".
+func moduleList(k *analyze.Kernel) ([]string, error) {
+	if k.Vmlinux() == nil {
+		return nil, analyze.ErrNoTypes
+	}
+	mods, err := analyze.Modules(k)
+	if err != nil {
+		return nil, err
+	}
+	flags, _ := analyze.TaintFlags(k)
+	var out []string
+	for _, m := range mods {
+		letters := ""
+		for bit, f := range flags {
+			if m.Taints&(1<<uint(bit)) != 0 && f.Char != 0 {
+				letters += string(f.Char)
+			}
+		}
+		if letters != "" {
+			out = append(out, m.Name+" ["+letters+"]")
+		} else {
+			out = append(out, m.Name)
+		}
+	}
+	return out, nil
 }
 
 func writeTriageText(w io.Writer, reports []TriageReport) error {

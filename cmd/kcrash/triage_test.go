@@ -102,3 +102,22 @@ func TestTriage(t *testing.T) {
 		}
 	}
 }
+
+// TestTriageModules: with the vmlinux, triage lists the loaded modules
+// with their taint letters; the corpus's test module is out-of-tree.
+func TestTriageModules(t *testing.T) {
+	sc := coretest.Scenarios(t)[0]
+	dump := coretest.Path(t, sc+"/"+coretest.Dumps(t, sc)[0])
+	out, errOut, code := kcrash(t, "", "triage", "--json", "-k", coretest.Path(t, "kernel/vmlinux"), dump)
+	var reports []TriageReport
+	if code != 0 || json.Unmarshal([]byte(out), &reports) != nil || len(reports) != 1 {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	found := false
+	for _, m := range reports[0].Modules {
+		found = found || m == "kcrashtest [O]"
+	}
+	if !found {
+		t.Errorf("modules %q lack \"kcrashtest [O]\"", reports[0].Modules)
+	}
+}
