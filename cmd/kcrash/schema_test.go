@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kcrash/kcrash/internal/coretest"
 )
 
 // documentedKeys reads docs/json.md and returns, per section heading, the
@@ -77,4 +80,29 @@ func TestJSONMatchesDocs(t *testing.T) {
 		t.Fatalf("triage --json: exit %d\n%s", code, out)
 	}
 	checkSchema(t, "triage", docs["`kcrash triage --json DUMP...`"], tr[0])
+
+	vmlinux := coretest.Path(t, "kernel/vmlinux")
+	out, _, code = kcrash(t, "", vmlinux, dump, "-c", "log --json")
+	var recs []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &recs) != nil || len(recs) == 0 {
+		t.Fatalf("log --json: exit %d", code)
+	}
+	for _, r := range recs {
+		checkSchema(t, "log", docs["`log --json`"], r)
+	}
+
+	out, _, code = kcrash(t, "", vmlinux, dump, "-c", "bt -a --json")
+	var tasks []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &tasks) != nil || len(tasks) == 0 {
+		t.Fatalf("bt -a --json: exit %d\n%s", code, out)
+	}
+	for _, task := range tasks {
+		checkSchema(t, "bt", docs["`bt --json`"], task)
+		frames, _ := task["frames"].([]any)
+		for _, f := range frames {
+			if fm, ok := f.(map[string]any); ok {
+				checkSchema(t, "bt frames", docs["`bt --json` frames"], fm)
+			}
+		}
+	}
 }
