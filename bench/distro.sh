@@ -108,6 +108,27 @@ timeit() {
 	measure "drgn|tasks" chroot "$CHROOT" drgn -q -c /bench/vmcore.elf -s /bench/vmlinux -e \
 		'from drgn.helpers.linux.pid import for_each_task
 print(sum(1 for _ in for_each_task(prog)))' >> "$results"
+	# The kernel-model questions of the issue: the same work in each tool.
+	for q in "ps" "bt -a" "foreach bt" "log"; do
+		printf '%s\nexit\n' "$q" > "$CHROOT/tmp/bench-cmds"
+		measure "crash|$q" chroot "$CHROOT" crash -s /bench/vmlinux /bench/vmcore.elf -i /tmp/bench-cmds >> "$results"
+		measure "kcrash|$q" "$BENCH/kcrash" "$BENCH/vmlinux" "$BENCH/vmcore.elf" -c "$q" >> "$results"
+	done
+	local pre='from drgn.helpers.linux.pid import for_each_task
+from drgn.helpers.linux.sched import cpu_curr
+from drgn.helpers.linux.cpumask import for_each_online_cpu
+from drgn.helpers.linux.printk import get_dmesg
+'
+	measure "drgn|ps" chroot "$CHROOT" drgn -q -c /bench/vmcore.elf -s /bench/vmlinux -e "$pre
+for t in for_each_task(prog): print(t.pid.value_(), t.comm.string_().decode())" >> "$results"
+	measure "drgn|bt -a" chroot "$CHROOT" drgn -q -c /bench/vmcore.elf -s /bench/vmlinux -e "$pre
+for c in for_each_online_cpu(prog): print(prog.stack_trace(cpu_curr(prog, c)))" >> "$results"
+	measure "drgn|foreach bt" chroot "$CHROOT" drgn -q -c /bench/vmcore.elf -s /bench/vmlinux -e "$pre
+for t in for_each_task(prog):
+    try: print(prog.stack_trace(t))
+    except Exception as e: print(e)" >> "$results"
+	measure "drgn|log" chroot "$CHROOT" drgn -q -c /bench/vmcore.elf -s /bench/vmlinux -e "$pre
+print(get_dmesg(prog).decode())" >> "$results"
 	measure "kcrash|dumpinfo" "$BENCH/kcrash" dumpinfo "$BENCH/vmcore.elf" >> "$results"
 	# Reading every page: kcrash's benchmark beside makedumpfile rewriting the same dump.
 	measure "makedumpfile -c -d 31 ELF->kdump" makedumpfile -f -c -d 31 vmcore-phdr40.elf vmcore-bench.kdump >> "$results" || true
@@ -118,11 +139,11 @@ t = {r[0]: (float(r[1]), int(r[2])) for r in rows}
 print("%-40s %8s %8s" % ("tool|question", "wall s", "RSS MiB"))
 for k, (w, m) in t.items():
     print("%-40s %8.2f %8d" % (k, w, m))
-for q in ("sys", "sym jiffies", "struct task_struct -o"):
+for q in ("sys", "sym jiffies", "struct task_struct -o", "ps", "bt -a", "foreach bt", "log"):
     k, c = t.get("kcrash|" + q), t.get("crash|" + q)
     if k and c:
         print("kcrash/crash %-26s wall %.3fx  RSS %.3fx" % (q, k[0] / c[0], k[1] / c[1]))
-    d = t.get("drgn|tasks")
+    d = t.get("drgn|" + q) or t.get("drgn|tasks")
     if k and d:
         print("kcrash/drgn  %-26s wall %.3fx  RSS %.3fx" % (q, k[0] / d[0], k[1] / d[1]))
 PY
