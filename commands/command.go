@@ -53,6 +53,7 @@ func All() []Command {
 		psCommand(),
 		aliasCommand(),
 		setCommand(),
+		repeatCommand(),
 		symCommand(),
 		vtopCommand(), ptovCommand(),
 		disCommand(),

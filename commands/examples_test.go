@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kcrash/kcrash/commands"
 	"github.com/kcrash/kcrash/internal/coretest"
@@ -43,7 +44,15 @@ func TestHelpExamplesRun(t *testing.T) {
 				continue
 			}
 			before := r.Failed
-			r.RunLine(context.Background(), line)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if strings.HasPrefix(line, "repeat") {
+				// repeat runs until interrupted: interrupt it after a while,
+				// as the user's Ctrl-C would.
+				ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+				before++ // the interruption is reported as the command's end
+			}
+			r.RunLine(ctx, line)
+			cancel()
 			if r.Failed > before {
 				t.Errorf("%s: example %q fails on %s: %s", c.Name, line, sample, errb.String())
 			}

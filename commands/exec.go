@@ -24,6 +24,11 @@ type Runner struct {
 // ">> file". It returns ErrExit when a command asked to end the session.
 func (r *Runner) RunLine(ctx context.Context, line string) error {
 	for _, cmdline := range splitCommands(line) {
+		if ctx.Err() != nil {
+			// Interrupted: the rest of the line does not run.
+			r.fail(strings.TrimSpace(cmdline), ctx.Err())
+			return ctx.Err()
+		}
 		if sh, ok := strings.CutPrefix(strings.TrimSpace(cmdline), "!"); ok {
 			r.shell(ctx, sh)
 			continue
@@ -159,6 +164,11 @@ func (r *Runner) run(ctx context.Context, words []string, out io.Writer) (err er
 	env.Out = out
 	args, env.JSON = stripJSONFlag(args, env.JSON || env.session().JSON)
 	err = c.Run(ctx, &env, args)
+	if err != nil && ctx.Err() != nil {
+		// Interrupted: whatever failed last (a pipe whose reader died of
+		// the same Ctrl-C) is not the story.
+		err = ctx.Err()
+	}
 	if err != nil && !errors.Is(err, ErrExit) {
 		var ue *UsageError
 		if errors.As(err, &ue) {

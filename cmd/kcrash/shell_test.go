@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/kcrash/kcrash/internal/coretest"
 )
 
 // screen collects what the program writes to its terminal.
@@ -53,12 +55,13 @@ func TestInteractiveShell(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dump := sample(t)
+	vmlinux := coretest.Path(t, "kernel/vmlinux")
 	bin := filepath.Join(t.TempDir(), "kcrash")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	home := t.TempDir()
-	cmd := exec.Command(bin, dump)
+	cmd := exec.Command(bin, vmlinux, dump)
 	cmd.Env = append(os.Environ(), "HOME="+home, "TERM=xterm")
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 160})
 	if err != nil {
@@ -74,13 +77,19 @@ func TestInteractiveShell(t *testing.T) {
 	pos = scr.waitFor(t, pos, "help ")
 	send("\r")
 	pos = scr.waitFor(t, pos, "read memory") // the command list
-	send("help | grep -c '^rd '\r")
-	pos = scr.waitFor(t, pos, "1\r\n")
+	send("ps | grep -c kc-\r")               // the corpus scenario's processes
+	pos = scr.waitFor(t, pos, "kcrash> ")
 	send("\x1b[A\r") // Up: the last command again
-	pos = scr.waitFor(t, pos, "1\r\n")
+	pos = scr.waitFor(t, pos, "ps | grep -c kc-")
+	pos = scr.waitFor(t, pos, "kcrash> ")
+	send("alias fb foreach bt\r")
+	pos = scr.waitFor(t, pos, "kcrash> ")
+	send("fb | grep -c PID:\r") // an alias through a pipe
+	pos = scr.waitFor(t, pos, "kcrash> ")
+	// A long command; Ctrl-C stops it, not the shell.
 	send("rd -p -8 100000 100000000 | tail -1\r")
 	time.Sleep(700 * time.Millisecond)
-	send("\x03") // Ctrl-C cancels the command, not the shell
+	send("\x03")
 	pos = scr.waitFor(t, pos, "rd: interrupted")
 	send("rd -p 1000\r")
 	pos = scr.waitFor(t, pos, "1000:  0000000000000000")
@@ -97,7 +106,7 @@ func TestInteractiveShell(t *testing.T) {
 		t.Fatal("shell did not exit on Ctrl-D")
 	}
 	hist, err := os.ReadFile(filepath.Join(home, ".kcrash_history"))
-	if err != nil || !strings.Contains(string(hist), "help | grep -c '^rd '") {
+	if err != nil || !strings.Contains(string(hist), "ps | grep -c kc-") {
 		t.Errorf("history file: %q, %v", hist, err)
 	}
 }
