@@ -233,7 +233,7 @@ func ownBtGoldens(t *testing.T) []btGoldenSet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sum, err := fileSHA256(p); err != nil || sum != strings.TrimSpace(string(meta)) {
+		if sum, err := coretest.FileSHA256(p); err != nil || sum != strings.TrimSpace(string(meta)) {
 			t.Logf("%s: recorded from another build of %s/%s; skipped (re-run record.sh)", dir, scenario, dump)
 			continue
 		}

@@ -2,9 +2,6 @@ package commands_test
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,7 +36,7 @@ func TestKernelCommandGoldens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := sha256File(t, path); got != strings.TrimSpace(string(want)) {
+			if got, _ := coretest.FileSHA256(path); got != strings.TrimSpace(string(want)) {
 				t.Skipf("%s is another build than the goldens were recorded from", path)
 			}
 			k := openKernelVmlinux(t, sc, dump)
@@ -82,18 +79,4 @@ func TestKernelCommandGoldens(t *testing.T) {
 		})
 	}
 	t.Logf("%d commands compared", compared)
-}
-
-func sha256File(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }

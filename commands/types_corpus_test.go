@@ -2,10 +2,7 @@ package commands_test
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -175,7 +172,7 @@ func ownTypeGoldens(t *testing.T) []typeGoldenSet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sum, err := fileSHA256(p); err != nil || sum != strings.TrimSpace(string(meta)) {
+		if sum, err := coretest.FileSHA256(p); err != nil || sum != strings.TrimSpace(string(meta)) {
 			t.Logf("%s: recorded from another build of %s/%s; skipped (re-run record.sh)", dir, scenario, dump)
 			continue
 		}
@@ -200,19 +197,6 @@ func ownTypeGoldens(t *testing.T) []typeGoldenSet {
 		sets = append(sets, typeGoldenSet{scenario, dump, gs})
 	}
 	return sets
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // TestTypeCommandsGoldens runs every struct/union/whatis/p command crash

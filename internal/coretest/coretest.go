@@ -164,7 +164,7 @@ func cached(z, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum, err := fileHash(z)
+	sum, err := FileSHA256(z)
 	if err != nil {
 		return "", err
 	}
@@ -201,7 +201,9 @@ func cached(z, name string) (string, error) {
 	return out, os.Rename(tmp.Name(), out)
 }
 
-func fileHash(p string) (string, error) {
+// FileSHA256 returns the hex sha256 of a file, as meta.json and the
+// recorded golden sets name the dumps they belong to.
+func FileSHA256(p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err
