@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var o sessionOptions
+	var cpuProfile string
 	root := &cobra.Command{
 		Use:   "kcrash [vmlinux] DUMPFILE",
 		Short: "post-mortem Linux kernel crash dump analysis",
@@ -59,6 +60,13 @@ With no arguments it opens the bundled sample dump from the source tree.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return runSession(cmd.Context(), o, args, stdin, stdout, stderr)
 		},
 	}
@@ -71,6 +79,8 @@ With no arguments it opens the bundled sample dump from the source tree.`,
 	f.StringVar(&o.kaslr, "kaslr", "", "KASLR offset (hex) when the dump cannot tell")
 	f.StringVar(&o.physBase, "phys-base", "", "phys_base (hex, may be negative) when the dump cannot tell")
 	f.BoolVar(&o.force, "force", false, "use the vmlinux even if it does not match the dump")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file (for kcrash's developers)")
+	_ = f.MarkHidden("cpuprofile")
 	root.AddCommand(newDumpinfoCmd(stdout))
 	root.AddCommand(newTriageCmd(stdout, stderr))
 	root.AddCommand(newConvertCmd(stdout, stderr))
