@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,20 +37,23 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 		return nil, err
 	}
 	all := append([]symbols.Symbol(nil), tab.All()...)
+	moved := map[int]bool{} // entries no longer in address order
 	v := &symView{kaslr: k.KASLROffset()}
 	if vm := k.Vmlinux(); vm != nil {
 		v.hasVmlinux = true
 		// crash relocates absolute symbols with kernel addresses too
 		// (init_per_cpu__*); the shared table leaves them alone.
 		for i, s := range all {
-			if (s.Type == 'a' || s.Type == 'A') && s.Addr >= kernelMapBase {
+			if (s.Type == 'a' || s.Type == 'A') && s.Addr >= kernelMapBase && v.kaslr != 0 {
 				all[i].Addr += v.kaslr
+				moved[i] = true
 			}
 		}
 		for _, s := range vm.SectionSymbols() {
 			if s.Addr >= kernelMapBase {
 				s.Addr += v.kaslr
 			}
+			moved[len(all)] = true
 			all = append(all, s)
 		}
 		for _, r := range vm.TextRanges() {
@@ -60,7 +65,7 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 		// DWARF index: only build it when a lookup reaches the modules.
 		v.modsLoad = func() []modSyms { return loadModSyms(k) }
 	}
-	v.syms, v.firstKsym = crashSymbolList(all)
+	v.syms, v.firstKsym = crashSymbolList(all, moved)
 	return v, nil
 }
 
@@ -76,14 +81,9 @@ func (v *symView) mods() []modSyms {
 
 // crashSymbolList orders and filters symbols as crash's store_symbols
 // does, returning them and the value of _stext/_text.
-func crashSymbolList(all []symbols.Symbol) ([]symbols.Symbol, uint64) {
+func crashSymbolList(all []symbols.Symbol, moved map[int]bool) ([]symbols.Symbol, uint64) {
 	var firstKsym uint64
-	sort.SliceStable(all, func(i, j int) bool {
-		if all[i].Addr != all[j].Addr {
-			return all[i].Addr < all[j].Addr
-		}
-		return all[i].Name < all[j].Name
-	})
+	all = sortByAddrName(all, moved)
 	// x86_64_verify_symbol: nothing before _stext/_text in this order,
 	// except the per-CPU symbols after __per_cpu_start.
 	out := make([]symbols.Symbol, 0, len(all))
@@ -278,4 +278,50 @@ func (v *symView) section(addr uint64) string {
 		}
 	}
 	return ""
+}
+
+// sortByAddrName sorts stably by address, then name, as crash's symbol
+// list is. The input is the address-sorted symbol table plus a few
+// strays (relocated absolute symbols, section symbols; moved names
+// them), so the strays are sorted alone and merged in, and only runs of
+// equal addresses are sorted by name.
+func sortByAddrName(all []symbols.Symbol, moved map[int]bool) []symbols.Symbol {
+	type ent struct {
+		symbols.Symbol
+		i int
+	}
+	var inOrder, strays []ent
+	for i, s := range all {
+		if !moved[i] && (len(inOrder) == 0 || s.Addr >= inOrder[len(inOrder)-1].Addr) {
+			inOrder = append(inOrder, ent{s, i})
+		} else {
+			strays = append(strays, ent{s, i})
+		}
+	}
+	byAddr := func(a, b ent) int {
+		if c := cmp.Compare(a.Addr, b.Addr); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	}
+	slices.SortFunc(strays, byAddr)
+	out := make([]symbols.Symbol, 0, len(all))
+	for len(inOrder) > 0 || len(strays) > 0 {
+		if len(strays) == 0 || (len(inOrder) > 0 && byAddr(inOrder[0], strays[0]) < 0) {
+			out, inOrder = append(out, inOrder[0].Symbol), inOrder[1:]
+		} else {
+			out, strays = append(out, strays[0].Symbol), strays[1:]
+		}
+	}
+	for lo := 0; lo < len(out); {
+		hi := lo + 1
+		for hi < len(out) && out[hi].Addr == out[lo].Addr {
+			hi++
+		}
+		if hi-lo > 1 {
+			slices.SortStableFunc(out[lo:hi], func(a, b symbols.Symbol) int { return strings.Compare(a.Name, b.Name) })
+		}
+		lo = hi
+	}
+	return out
 }

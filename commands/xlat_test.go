@@ -29,7 +29,7 @@ func testSymView() *symView {
 		{Name: "_end", Addr: 0xffffffff81006000, Type: 'B'},
 	}
 	v := &symView{}
-	v.syms, v.firstKsym = crashSymbolList(all)
+	v.syms, v.firstKsym = crashSymbolList(all, nil)
 	return v
 }
 

@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"cmp"
 	"debug/elf"
 	"fmt"
 	"sort"
@@ -56,9 +57,12 @@ func (v *Vmlinux) AddrNamer(slide uint64) (*AddrNamer, error) {
 }
 
 func (v *Vmlinux) newAddrNamer(slide uint64) (*AddrNamer, error) {
-	syms, err := v.f.Symbols()
-	if err != nil {
-		return nil, fmt.Errorf("symbol table: %w", err)
+	syms := v.elfSyms
+	if syms == nil { // the table came from the cache
+		var err error
+		if syms, err = readSymtab(v.f); err != nil {
+			return nil, fmt.Errorf("symbol table: %w", err)
+		}
 	}
 	n := &AddrNamer{slide: slide}
 	for i, s := range v.f.Sections {
@@ -82,15 +86,23 @@ func (v *Vmlinux) newAddrNamer(slide uint64) (*AddrNamer, error) {
 	}
 	// Among symbols at one address the last one is chosen: put sized
 	// global ones last.
-	sort.SliceStable(n.syms, func(i, j int) bool {
-		a, b := n.syms[i], n.syms[j]
-		if a.addr != b.addr {
-			return a.addr < b.addr
+	n.syms = SortStable(n.syms, func(a, b *msym) int {
+		if c := cmp.Compare(a.addr, b.addr); c != 0 {
+			return c
 		}
 		if (a.size != 0) != (b.size != 0) {
-			return a.size == 0
+			if a.size == 0 {
+				return -1
+			}
+			return 1
 		}
-		return a.local && !b.local
+		switch {
+		case a.local && !b.local:
+			return -1
+		case !a.local && b.local:
+			return 1
+		}
+		return 0
 	})
 	return n, nil
 }

@@ -56,6 +56,7 @@ type abbrev struct {
 // dieSections are the raw sections the scanner reads.
 type dieSections struct {
 	info, abbrev, str, lineStr, strOffsets, addr []byte
+	all                                          map[string][]byte // every mapped .debug_* section
 }
 
 type dieBuf struct {
@@ -151,12 +152,19 @@ func (d *dieBuf) cstring() []byte {
 	return nil
 }
 
-func parseAbbrevs(b []byte, off uint64) (map[uint64]*abbrev, error) {
+// abbrevTable is indexed by abbreviation code; compilers number them
+// from 1 without gaps, and a code past maxAbbrevCode sends the index
+// to debug/dwarf's reader.
+type abbrevTable []*abbrev
+
+const maxAbbrevCode = 1 << 16
+
+func parseAbbrevs(b []byte, off uint64) (abbrevTable, error) {
 	if off >= uint64(len(b)) {
 		return nil, errScan
 	}
 	d := &dieBuf{b: b, off: int(off)}
-	tab := map[uint64]*abbrev{}
+	var tab abbrevTable
 	for {
 		code := d.uleb()
 		if code == 0 || d.err != nil {
@@ -177,6 +185,12 @@ func parseAbbrevs(b []byte, off uint64) (map[uint64]*abbrev, error) {
 			}
 			a.attrs = append(a.attrs, aa)
 		}
+		if code > maxAbbrevCode {
+			return nil, errScan
+		}
+		if int(code) >= len(tab) {
+			tab = append(tab, make(abbrevTable, int(code)+1-len(tab))...)
+		}
 		tab[code] = a
 	}
 }
@@ -188,63 +202,72 @@ type unitHeader struct {
 	offSize    int // 4 or 8 (64-bit DWARF)
 	addrSize   int
 	version    int
-	abbrev     map[uint64]*abbrev
+	abbrevOff  uint64
+	abbrev     abbrevTable // parsed by whoever scans the unit
 }
 
-// scanUnits splits .debug_info into units.
+// scanUnits splits .debug_info into units, reading only their headers:
+// the abbreviation tables are parsed by the workers that scan them.
 func scanUnits(s *dieSections) ([]unitHeader, error) {
 	var units []unitHeader
-	abbrevCache := map[uint64]map[uint64]*abbrev{}
 	for off := 0; off < len(s.info); {
-		d := &dieBuf{b: s.info, off: off}
-		u := unitHeader{start: off, offSize: 4}
-		length := d.fixed(4)
-		if length == 0xffffffff {
-			length, u.offSize = d.fixed(8), 8
+		u, err := s.parseUnitHeader(off)
+		if err != nil {
+			return nil, err
 		}
-		if d.err != nil || length > uint64(len(s.info)-d.off) {
-			return nil, errScan
-		}
-		u.end = d.off + int(length)
-		u.version = int(d.fixed(2))
-		var abbrevOff uint64
-		switch {
-		case u.version >= 2 && u.version <= 4:
-			abbrevOff = d.fixed(u.offSize)
-			u.addrSize = int(d.u8())
-		case u.version == 5:
-			unitType := d.u8()
-			u.addrSize = int(d.u8())
-			abbrevOff = d.fixed(u.offSize)
-			switch unitType {
-			case 1, 3: // DW_UT_compile, DW_UT_partial
-			case 2, 6: // type units: signature and type offset
-				d.skip(8 + uint64(u.offSize))
-			case 4, 5: // skeleton, split: dwo id
-				d.skip(8)
-			default:
-				return nil, errScan
-			}
-		default:
-			return nil, errScan
-		}
-		if d.err != nil {
-			return nil, errScan
-		}
-		u.dieOff = d.off
-		tab, ok := abbrevCache[abbrevOff]
-		if !ok {
-			var err error
-			if tab, err = parseAbbrevs(s.abbrev, abbrevOff); err != nil {
-				return nil, err
-			}
-			abbrevCache[abbrevOff] = tab
-		}
-		u.abbrev = tab
 		units = append(units, u)
 		off = u.end
 	}
 	return units, nil
+}
+
+func (s *dieSections) parseUnitHeader(off int) (unitHeader, error) {
+	d := &dieBuf{b: s.info, off: off}
+	u := unitHeader{start: off, offSize: 4}
+	length := d.fixed(4)
+	if length == 0xffffffff {
+		length, u.offSize = d.fixed(8), 8
+	}
+	if d.err != nil || length > uint64(len(s.info)-d.off) {
+		return u, errScan
+	}
+	u.end = d.off + int(length)
+	u.version = int(d.fixed(2))
+	switch {
+	case u.version >= 2 && u.version <= 4:
+		u.abbrevOff = d.fixed(u.offSize)
+		u.addrSize = int(d.u8())
+	case u.version == 5:
+		unitType := d.u8()
+		u.addrSize = int(d.u8())
+		u.abbrevOff = d.fixed(u.offSize)
+		switch unitType {
+		case 1, 3: // DW_UT_compile, DW_UT_partial
+		case 2, 6: // type units: signature and type offset
+			d.skip(8 + uint64(u.offSize))
+		case 4, 5: // skeleton, split: dwo id
+			d.skip(8)
+		default:
+			return u, errScan
+		}
+	default:
+		return u, errScan
+	}
+	if d.err != nil || d.off > u.end {
+		return u, errScan
+	}
+	u.dieOff = d.off
+	return u, nil
+}
+
+// unitHeaderAt parses the header and abbreviations of the unit at off.
+func (s *dieSections) unitHeaderAt(off int) (unitHeader, error) {
+	u, err := s.parseUnitHeader(off)
+	if err != nil {
+		return u, err
+	}
+	u.abbrev, err = parseAbbrevs(s.abbrev, u.abbrevOff)
+	return u, err
 }
 
 // dieAttrs holds the decoded attributes of one DIE.
@@ -267,7 +290,10 @@ func (s *dieSections) readDIE(d *dieBuf, u *unitHeader, a *dieAttrs, strBase uin
 	if code == 0 || d.err != nil {
 		return nil
 	}
-	ab := u.abbrev[code]
+	var ab *abbrev
+	if code < uint64(len(u.abbrev)) {
+		ab = u.abbrev[code]
+	}
 	if ab == nil {
 		d.fail()
 		return nil
@@ -481,19 +507,22 @@ func (ix *typeIndex) scanUnitFast(s *dieSections, u *unitHeader) error {
 		if ab == nil {
 			return nil // end of the unit's children
 		}
-		name := string(a.name)
+		// Most named DIEs repeat a name already indexed (every unit
+		// has its own u32, list_head, ...): look up by the bytes and
+		// make a string only for a new name.
+		name := a.name
 		switch ab.tag {
 		case tagStructureType, tagUnionType:
-			if name != "" && !a.decl {
+			if len(name) > 0 && !a.decl {
 				if ab.tag == tagStructureType {
-					addFirst(ix.structs, name, dwOff(off))
+					addFirstBytes(ix.structs, name, dwOff(off))
 				} else {
-					addFirst(ix.unions, name, dwOff(off))
+					addFirstBytes(ix.unions, name, dwOff(off))
 				}
 			}
 		case tagEnumerationType:
-			if name != "" && !a.decl {
-				addFirst(ix.enums, name, dwOff(off))
+			if len(name) > 0 && !a.decl {
+				addFirstBytes(ix.enums, name, dwOff(off))
 			}
 			if ab.children {
 				if err := ix.scanEnumeratorsFast(s, d, u, off, strBase); err != nil {
@@ -502,36 +531,36 @@ func (ix *typeIndex) scanUnitFast(s *dieSections, u *unitHeader) error {
 				continue
 			}
 		case tagTypedef:
-			if name != "" {
-				addFirst(ix.typedefs, name, dwOff(off))
+			if len(name) > 0 {
+				addFirstBytes(ix.typedefs, name, dwOff(off))
 			}
 		case tagBaseType:
-			if name != "" {
-				addFirst(ix.bases, gdbBaseName(name), dwOff(off))
+			if len(name) > 0 {
+				addFirst(ix.bases, gdbBaseName(string(name)), dwOff(off))
 			}
 		case tagVariable:
 			if a.decl {
 				decls[uint64(off)] = dieAttrs{name: a.name, typ: a.typ}
-				if name != "" && a.typ != 0 {
-					addFirst(ix.declVars, name, dwOff(int(a.typ)))
+				if len(name) > 0 && a.typ != 0 {
+					addFirstBytes(ix.declVars, name, dwOff(int(a.typ)))
 				}
 				break
 			}
 			typ := a.typ
 			if a.spec != 0 {
 				dc := decls[a.spec]
-				if name == "" {
-					name = string(dc.name)
+				if len(name) == 0 {
+					name = dc.name
 				}
 				if typ == 0 {
 					typ = dc.typ
 				}
 			}
-			if name != "" && len(a.loc) == 9 && a.loc[0] == 0x03 {
-				ix.vars[name] = append(ix.vars[name], varEntry{typ: dwOff(int(typ)), addr: le64(a.loc[1:])})
+			if len(name) > 0 && len(a.loc) == 9 && a.loc[0] == 0x03 {
+				ix.vars[string(name)] = append(ix.vars[string(name)], varEntry{typ: dwOff(int(typ)), addr: le64(a.loc[1:]), die: dwOff(off)})
 			}
 		case tagSubprogram:
-			if a.hasLowPC && name != "" && !a.decl {
+			if a.hasLowPC && len(name) > 0 && !a.decl {
 				pc := a.lowPC
 				if a.hasAddrx {
 					p := addrBase + pc*uint64(u.addrSize)
@@ -540,8 +569,8 @@ func (ix *typeIndex) scanUnitFast(s *dieSections, u *unitHeader) error {
 					}
 					pc = binary.LittleEndian.Uint64(s.addr[p:])
 				}
-				if _, ok := ix.funcs[name]; !ok {
-					ix.funcs[name] = funcEntry{die: dwOff(off), addr: pc}
+				if _, ok := ix.funcs[string(name)]; !ok {
+					ix.funcs[string(name)] = funcEntry{die: dwOff(off), addr: pc}
 				}
 			}
 		}

@@ -26,16 +26,19 @@ func TestFastIndexMatchesDebugDWARF(t *testing.T) {
 	}
 	defer v.Close()
 	ty := v.Types()
-	d, err := ty.loadDWARF()
+	if err := ty.mapFile(); err != nil {
+		t.Skipf("the vmlinux's DWARF is not mapped: %v", err)
+	}
+	secs := ty.secs
+	ty.mu.Lock()
+	d, err := ty.globalLocked()
+	ty.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	secs := ty.dieSectionsOf()
-	if secs == nil {
-		t.Skip("the vmlinux's DWARF is not mapped")
-	}
 	t0 := time.Now()
-	fast, nf, err := buildIndexFast(secs)
+	fast, spans, err := buildIndexFast(secs)
+	nf := len(spans)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,13 +117,10 @@ func TestScannerCorruptInput(t *testing.T) {
 	}
 	defer v.Close()
 	ty := v.Types()
-	if _, err := ty.loadDWARF(); err != nil {
-		t.Fatal(err)
+	if err := ty.mapFile(); err != nil {
+		t.Skipf("the vmlinux's DWARF is not mapped: %v", err)
 	}
-	secs := ty.dieSectionsOf()
-	if secs == nil {
-		t.Skip("the vmlinux's DWARF is not mapped")
-	}
+	secs := ty.secs
 	all, err := scanUnits(secs)
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +144,9 @@ func TestScannerCorruptInput(t *testing.T) {
 		ix := newTypeIndex()
 		for i := range units {
 			scanned++
+			if units[i].abbrev, err = parseAbbrevs(s.abbrev, units[i].abbrevOff); err != nil {
+				return
+			}
 			if ix.scanUnitFast(&s, &units[i]) != nil {
 				return
 			}

@@ -18,18 +18,26 @@ import (
 // (see typeIndex); types are then decoded on demand. debug/dwarf's type
 // cache is a plain map, so every decode holds mu.
 type Types struct {
-	v    *Vmlinux
-	once sync.Once
-	data *dwarf.Data
-	ix   *typeIndex
-	err  error
+	v        *Vmlinux
+	once     sync.Once
+	ix       nameIndex
+	err      error
+	cacheDir string // where the index is saved and found; "" for none
 
-	mapping []byte // the mapped vmlinux, or nil
-	stats   IndexStats
-	percpu  [2]uint64 // .data..percpu [start, end)
+	mapping  []byte // the mapped vmlinux, or nil
+	fileSize uint64
+	secs     *dieSections // the mapped DWARF sections, or nil
+	units    []unitSpan   // with secs: every unit, in file order
+	cacheMap []byte       // the mapped index cache file, or nil
+	stats    IndexStats
+	percpu   [2]uint64 // .data..percpu [start, end)
 
-	mu       sync.Mutex // guards data.Type and flexDone
-	flexDone map[dwarf.Offset]bool
+	// mu guards what follows: debug/dwarf's type caches are plain maps.
+	mu        sync.Mutex
+	unitData  map[int]*dwarf.Data // by unit; nil: use global
+	global    *dwarf.Data
+	globalErr error
+	flexDone  map[dwarf.Offset]bool
 
 	namerMu sync.Mutex
 	namers  map[uint64]*AddrNamer // by KASLR slide
@@ -37,39 +45,56 @@ type Types struct {
 
 // Types returns the vmlinux's type information.
 func (v *Vmlinux) Types() *Types {
-	v.typesOnce.Do(func() { v.types = &Types{v: v} })
+	v.typesOnce.Do(func() { v.types = &Types{v: v, cacheDir: v.cacheDir} })
 	return v.types
 }
 
 // ErrNoDWARF: the vmlinux has no usable debug information.
 var ErrNoDWARF = errors.New("no usable DWARF debug info")
 
-func (t *Types) index() (*typeIndex, error) {
+func (t *Types) index() (nameIndex, error) {
 	t.once.Do(func() {
 		start := time.Now()
-		d, err := t.loadDWARF()
-		if err != nil {
-			t.err = fmt.Errorf("%s: %w: %v", t.v.Path, ErrNoDWARF, err)
-			return
-		}
-		var ix *typeIndex
-		var units int
-		if secs := t.dieSectionsOf(); secs != nil {
-			ix, units, err = buildIndexFast(secs)
-			t.stats.Fast = err == nil
-		}
-		if ix == nil {
-			ix, units, err = buildIndex(d)
-		}
-		if err != nil {
-			t.err = fmt.Errorf("%s: %w: %v", t.v.Path, ErrNoDWARF, err)
-			return
-		}
 		if s := t.v.f.Section(".data..percpu"); s != nil {
 			t.percpu = [2]uint64{s.Addr, s.Addr + s.Size}
 		}
-		t.data, t.ix = d, ix
-		t.stats = IndexStats{Units: units, Names: ix.size(), Duration: time.Since(start), Mapped: t.mapping != nil, Fast: t.stats.Fast}
+		if err := t.mapFile(); err == nil {
+			key := indexKey{buildID: t.v.BuildID, fileSize: t.fileSize, infoSize: uint64(len(t.secs.info))}
+			if t.cacheDir != "" && key.buildID != "" {
+				if c, m, err := loadIndexCache(indexCachePath(t.cacheDir, key.buildID), key); err == nil {
+					t.ix, t.units, t.cacheMap = c, c.units, m
+					t.stats = IndexStats{Units: len(c.units), Names: c.size(), Duration: time.Since(start), Mapped: true, Fast: true, Cached: true}
+					return
+				}
+			}
+			if ix, units, err := buildIndexFast(t.secs); err == nil {
+				t.ix, t.units = ix, units
+				t.stats = IndexStats{Units: len(units), Names: ix.size(), Duration: time.Since(start), Mapped: true, Fast: true}
+				if t.cacheDir != "" && key.buildID != "" {
+					t.v.saving.Go(func() {
+						saveIndexCache(indexCachePath(t.cacheDir, key.buildID), encodeIndex(key, units, ix))
+					})
+				}
+				return
+			}
+			// The scanner met DWARF it does not know: debug/dwarf reads
+			// all of it, as one reader over the whole section.
+			t.secs = nil
+		}
+		t.mu.Lock()
+		d, err := t.globalLocked()
+		t.mu.Unlock()
+		if err != nil {
+			t.err = err
+			return
+		}
+		ix, units, err := buildIndex(d)
+		if err != nil {
+			t.err = fmt.Errorf("%s: %w: %v", t.v.Path, ErrNoDWARF, err)
+			return
+		}
+		t.ix = ix
+		t.stats = IndexStats{Units: units, Names: ix.size(), Duration: time.Since(start), Mapped: t.mapping != nil}
 	})
 	return t.ix, t.err
 }
@@ -80,20 +105,30 @@ func (t *Types) Stats() (IndexStats, error) {
 	return t.stats, err
 }
 
+// close waits for the index cache to be written and unmaps the files.
 func (t *Types) close() error {
-	if t == nil || t.mapping == nil {
+	if t == nil {
 		return nil
 	}
-	m := t.mapping
-	t.mapping = nil
-	return syscall.Munmap(m)
+	var err error
+	for _, m := range []*[]byte{&t.mapping, &t.cacheMap} {
+		if *m != nil {
+			err = errors.Join(err, syscall.Munmap(*m))
+			*m = nil
+		}
+	}
+	return err
 }
 
 // typeAt decodes the type whose DIE is at off.
 func (t *Types) typeAt(off dwarf.Offset) (dwarf.Type, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.data.Type(off)
+	d, base, err := t.unitOf(off)
+	if err != nil {
+		return nil, err
+	}
+	return d.Type(off - base)
 }
 
 // TypeError reports a type name that the debug info does not define.
@@ -114,18 +149,18 @@ func (t *Types) LookupType(name string) (dwarf.Type, error) {
 		return nil, err
 	}
 	name = strings.Join(strings.Fields(name), " ")
-	var off dwarf.Offset
+	var a uint64
 	var ok bool
 	switch {
 	case strings.HasPrefix(name, "struct "):
-		off, ok = ix.structs[strings.TrimPrefix(name, "struct ")]
+		a, _, ok = ix.first(tabStructs, strings.TrimPrefix(name, "struct "))
 	case strings.HasPrefix(name, "union "):
-		off, ok = ix.unions[strings.TrimPrefix(name, "union ")]
+		a, _, ok = ix.first(tabUnions, strings.TrimPrefix(name, "union "))
 	case strings.HasPrefix(name, "enum "):
-		off, ok = ix.enums[strings.TrimPrefix(name, "enum ")]
+		a, _, ok = ix.first(tabEnums, strings.TrimPrefix(name, "enum "))
 	default:
-		for _, m := range []map[string]dwarf.Offset{ix.typedefs, ix.bases, ix.structs, ix.unions, ix.enums} {
-			if off, ok = m[name]; ok {
+		for _, tab := range []int{tabTypedefs, tabBases, tabStructs, tabUnions, tabEnums} {
+			if a, _, ok = ix.first(tab, name); ok {
 				break
 			}
 		}
@@ -138,6 +173,7 @@ func (t *Types) LookupType(name string) (dwarf.Type, error) {
 	if !ok {
 		return nil, &TypeError{Name: name}
 	}
+	off := dwarf.Offset(a)
 	typ, err := t.typeAt(off)
 	if err != nil {
 		return nil, err
@@ -162,9 +198,13 @@ func (t *Types) markFlexible(st *dwarf.StructType, off dwarf.Offset) {
 		return
 	}
 	t.flexDone[off] = true
+	d, base, err := t.unitOf(off)
+	if err != nil {
+		return
+	}
 	flexible := map[string]bool{}
-	r := t.data.Reader()
-	r.Seek(off)
+	r := d.Reader()
+	r.Seek(off - base)
 	if e, err := r.Next(); err != nil || e == nil || !e.Children {
 		return
 	}
@@ -181,7 +221,7 @@ func (t *Types) markFlexible(st *dwarf.StructType, off dwarf.Offset) {
 		if e.Tag != dwarf.TagMember || name == "" || !ok {
 			continue
 		}
-		if t.unboundedArray(at) {
+		if unboundedArray(d, at) {
 			flexible[name] = true
 		}
 	}
@@ -196,8 +236,8 @@ func (t *Types) markFlexible(st *dwarf.StructType, off dwarf.Offset) {
 
 // unboundedArray reports an array type DIE whose first subrange has
 // neither DW_AT_count nor DW_AT_upper_bound.
-func (t *Types) unboundedArray(off dwarf.Offset) bool {
-	r := t.data.Reader()
+func unboundedArray(d *dwarf.Data, off dwarf.Offset) bool {
+	r := d.Reader()
 	r.Seek(off)
 	e, err := r.Next()
 	if err != nil || e == nil || e.Tag != dwarf.TagArrayType || !e.Children {
@@ -225,16 +265,19 @@ func (t *Types) LookupVar(name string) (Var, error) {
 	if err != nil {
 		return Var{}, err
 	}
-	cands := ix.vars[name]
+	var cands []varEntry
+	for _, r := range ix.all(tabVars, name) {
+		cands = append(cands, varEntry{typ: dwarf.Offset(r[0]), addr: r[1]})
+	}
 	if len(cands) == 0 {
 		// Only declared in the debug info: the address comes from the
 		// symbol table.
-		typ, ok1 := ix.declVars[name]
+		typ, _, ok1 := ix.first(tabDeclVars, name)
 		sym, ok2 := t.v.symtab.Lookup(name)
 		if !ok1 || !ok2 {
 			return Var{}, fmt.Errorf("no variable %s: %w", name, ErrNotFound)
 		}
-		cands = []varEntry{{typ: typ, addr: sym.Addr}}
+		cands = []varEntry{{typ: dwarf.Offset(typ), addr: sym.Addr}}
 	}
 	// Prefer a definition whose type is complete: a weak definition
 	// ("const char linux_banner[] __weak") may precede the real one.
@@ -269,30 +312,36 @@ func (t *Types) LookupFunc(name string) (Func, error) {
 	if err != nil {
 		return Func{}, err
 	}
-	e, ok := ix.funcs[name]
+	die, addr, ok := ix.first(tabFuncs, name)
 	if !ok {
 		return Func{}, fmt.Errorf("no function %s: %w", name, ErrNotFound)
 	}
-	ft, err := t.subprogramType(e.die)
+	ft, err := t.subprogramType(dwarf.Offset(die))
 	if err != nil {
 		return Func{}, fmt.Errorf("function %s: %w", name, err)
 	}
-	return Func{Name: name, Addr: e.addr, Type: ft}, nil
+	return Func{Name: name, Addr: addr, Type: ft}, nil
 }
 
 // subprogramType builds a function's type from its DW_TAG_subprogram
 // (debug/dwarf decodes only DW_TAG_subroutine_type): the return type
 // and the formal parameters' types.
 func (t *Types) subprogramType(off dwarf.Offset) (*dwarf.FuncType, error) {
-	r := t.data.Reader()
-	r.Seek(off)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, base, err := t.unitOf(off)
+	if err != nil {
+		return nil, err
+	}
+	r := d.Reader()
+	r.Seek(off - base)
 	e, err := r.Next()
 	if err != nil || e == nil {
 		return nil, fmt.Errorf("reading DIE %#x: %v", off, err)
 	}
 	ft := &dwarf.FuncType{ReturnType: &dwarf.VoidType{}}
 	if rt, ok := e.Val(dwarf.AttrType).(dwarf.Offset); ok {
-		if ft.ReturnType, err = t.typeAt(rt); err != nil {
+		if ft.ReturnType, err = d.Type(rt); err != nil {
 			return nil, err
 		}
 	}
@@ -310,7 +359,7 @@ func (t *Types) subprogramType(off dwarf.Offset) (*dwarf.FuncType, error) {
 			if !ok {
 				return nil, fmt.Errorf("parameter without a type at %#x", kid.Offset)
 			}
-			typ, err := t.typeAt(pt)
+			typ, err := d.Type(pt)
 			if err != nil {
 				return nil, err
 			}
@@ -331,11 +380,11 @@ func (t *Types) LookupEnumerator(name string) (int64, *dwarf.EnumType, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	e, ok := ix.enumVals[name]
+	enum, _, ok := ix.first(tabEnumVals, name)
 	if !ok {
 		return 0, nil, fmt.Errorf("no enumerator %s: %w", name, ErrNotFound)
 	}
-	typ, err := t.typeAt(e.enum)
+	typ, err := t.typeAt(dwarf.Offset(enum))
 	if err != nil {
 		return 0, nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // ErrNotFound reports a name or address with no symbol.
@@ -20,15 +21,20 @@ type Symbol struct {
 
 // Table is a set of symbols indexed by name and by address.
 type Table struct {
-	byAddr []Symbol // sorted by Addr, then Name
+	byAddr []Symbol // sorted by Addr, then original order
+	// The name index is a map, or, for a table read from the cache,
+	// byAddr indexes sorted by name (one per name).
 	byName map[string]int
+	names  []int32
+	// A relocated copy shares its original's name index: pos maps an
+	// index into the original's byAddr to one into this byAddr.
+	pos []int32
 }
 
 // NewTable indexes syms. When several symbols share a name, Lookup
 // returns the first global one (upper-case type), else the first.
 func NewTable(syms []Symbol) *Table {
-	s := append([]Symbol(nil), syms...)
-	slices.SortStableFunc(s, func(a, b Symbol) int { return cmp.Compare(a.Addr, b.Addr) })
+	s := sortByAddr(syms)
 	t := &Table{byAddr: s, byName: make(map[string]int, len(s))}
 	for i, sym := range s {
 		if j, ok := t.byName[sym.Name]; ok && (isGlobal(s[j].Type) || !isGlobal(sym.Type)) {
@@ -37,6 +43,33 @@ func NewTable(syms []Symbol) *Table {
 		t.byName[sym.Name] = i
 	}
 	return t
+}
+
+// sortByAddr is a stable sort by address that moves each 32-byte
+// symbol once (a symbol table is sorted on every start).
+func sortByAddr(syms []Symbol) []Symbol {
+	if slices.IsSortedFunc(syms, func(a, b Symbol) int { return cmp.Compare(a.Addr, b.Addr) }) {
+		return append([]Symbol(nil), syms...)
+	}
+	type key struct {
+		addr uint64
+		i    int32
+	}
+	keys := make([]key, len(syms))
+	for i, s := range syms {
+		keys[i] = key{s.Addr, int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := cmp.Compare(a.addr, b.addr); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	out := make([]Symbol, len(syms))
+	for i, k := range keys {
+		out[i] = syms[k.i]
+	}
+	return out
 }
 
 func isGlobal(c byte) bool { return c >= 'A' && c <= 'Z' }
@@ -49,11 +82,28 @@ func (t *Table) All() []Symbol { return t.byAddr }
 
 // Lookup returns the symbol called name.
 func (t *Table) Lookup(name string) (Symbol, bool) {
+	if t.names != nil {
+		k, ok := slices.BinarySearchFunc(t.names, name, func(i int32, name string) int {
+			return strings.Compare(t.at(int(i)).Name, name)
+		})
+		if !ok {
+			return Symbol{}, false
+		}
+		return t.at(int(t.names[k])), true
+	}
 	i, ok := t.byName[name]
 	if !ok {
 		return Symbol{}, false
 	}
-	return t.byAddr[i], true
+	return t.at(i), true
+}
+
+// at returns the symbol the name index calls i.
+func (t *Table) at(i int) Symbol {
+	if t.pos != nil {
+		i = int(t.pos[i])
+	}
+	return t.byAddr[i]
 }
 
 // ByAddr returns the symbol at or below addr and addr's offset from it.
@@ -79,19 +129,75 @@ func (t *Table) ByAddr(addr uint64) (Symbol, uint64, bool) {
 // (small values) stay as they are.
 func (t *Table) Relocated(delta uint64) *Table {
 	const kernelMap = 0xffffffff80000000
+	moves := func(s Symbol) bool { return s.Addr >= kernelMap && s.Type != 'a' && s.Type != 'A' }
 	out := make([]Symbol, len(t.byAddr))
 	sorted := true
 	for i, s := range t.byAddr {
-		if s.Addr >= kernelMap && s.Type != 'a' && s.Type != 'A' {
+		if moves(s) {
 			s.Addr += delta
 		}
 		out[i] = s
 		sorted = sorted && (i == 0 || out[i-1].Addr <= s.Addr)
 	}
-	if !sorted { // absolute symbols inside the image range can fall out of order
+	if t.pos != nil { // a relocated table relocated again: index afresh
 		return NewTable(out)
 	}
-	// Every image address moved by the same delta, so the order and the
-	// name index stay valid.
-	return &Table{byAddr: out, byName: t.byName}
+	if sorted {
+		// Every image address moved by the same delta, so the order and
+		// the name index stay valid.
+		return &Table{byAddr: out, byName: t.byName, names: t.names}
+	}
+	// Absolute symbols inside the image's range stay put while the rest
+	// move: each group is still sorted, so one merge restores the order.
+	var moved, still []int32
+	for i, s := range t.byAddr {
+		if moves(s) {
+			moved = append(moved, int32(i))
+		} else {
+			still = append(still, int32(i))
+		}
+	}
+	r := &Table{byAddr: make([]Symbol, 0, len(out)), byName: t.byName, names: t.names, pos: make([]int32, len(out))}
+	take := func(from *[]int32) {
+		i := (*from)[0]
+		*from = (*from)[1:]
+		r.pos[i] = int32(len(r.byAddr))
+		r.byAddr = append(r.byAddr, out[i])
+	}
+	for len(moved) > 0 || len(still) > 0 {
+		switch {
+		case len(still) == 0:
+			take(&moved)
+		case len(moved) == 0:
+			take(&still)
+		case out[still[0]].Addr < out[moved[0]].Addr ||
+			(out[still[0]].Addr == out[moved[0]].Addr && still[0] < moved[0]):
+			take(&still)
+		default:
+			take(&moved)
+		}
+	}
+	return r
+}
+
+// SortStable returns s sorted stably by compare. It sorts indexes with
+// pattern-defeating quicksort, which is linear on the nearly sorted
+// symbol lists it gets, and moves each element once; the standard
+// library's stable sorts move elements O(n log n) times.
+func SortStable[E any](s []E, compare func(a, b *E) int) []E {
+	idx := make([]int32, len(s))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int {
+		if c := compare(&s[a], &s[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	out := make([]E, len(s))
+	for i, j := range idx {
+		out[i] = s[j]
+	}
+	return out
 }

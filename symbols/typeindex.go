@@ -1,14 +1,14 @@
 package symbols
 
 import (
+	"cmp"
 	"debug/dwarf"
-	"debug/elf"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
+	"slices"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +31,7 @@ type typeIndex struct {
 type varEntry struct {
 	typ  dwarf.Offset
 	addr uint64
+	die  dwarf.Offset // orders definitions across units; not cached
 }
 
 type funcEntry struct {
@@ -50,127 +51,74 @@ type IndexStats struct {
 	Duration time.Duration
 	Mapped   bool // the DWARF sections are read from a memory mapping
 	Fast     bool // built by the DIE scanner rather than debug/dwarf's reader
-}
-
-// loadDWARF returns the vmlinux's DWARF. Uncompressed sections are
-// mapped from the file rather than copied into the heap (a distribution
-// vmlinux carries hundreds of MiB of them); compressed ones, or a file
-// that is not an *os.File, go through debug/elf.
-func (t *Types) loadDWARF() (*dwarf.Data, error) {
-	f := t.v.f
-	if file, ok := t.v.r.(*os.File); ok {
-		if d, m, err := mapDWARF(f, file); err == nil {
-			t.mapping = m
-			return d, nil
-		}
-	}
-	return f.DWARF()
+	Cached   bool // read from the on-disk index cache
 }
 
 // dwarf5Sections are the sections debug/dwarf takes through AddSection.
 var dwarf5Sections = []string{".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists", ".debug_loclists"}
 
-// dieSectionsOf returns the mapped sections the fast scanner reads, or
-// nil when the DWARF is not mapped.
-func (t *Types) dieSectionsOf() *dieSections {
-	if t.mapping == nil {
-		return nil
-	}
-	sec := func(name string) []byte {
-		s := t.v.f.Section(name)
-		if s == nil || s.Type == elf.SHT_NOBITS || s.Offset+s.Size > uint64(len(t.mapping)) {
-			return nil
-		}
-		return t.mapping[s.Offset : s.Offset+s.Size : s.Offset+s.Size]
-	}
-	return &dieSections{info: sec(".debug_info"), abbrev: sec(".debug_abbrev"), str: sec(".debug_str"),
-		lineStr: sec(".debug_line_str"), strOffsets: sec(".debug_str_offsets"), addr: sec(".debug_addr")}
-}
-
-// buildIndexFast is buildIndex with the DIE scanner of diescan.go.
-func buildIndexFast(s *dieSections) (*typeIndex, int, error) {
+// buildIndexFast is buildIndex with the DIE scanner of diescan.go. Units
+// vary a hundredfold in size, so workers take small batches from a
+// shared counter; the merge keeps, for each name, the entry of the
+// earliest unit (the smallest DIE offset), whatever the scheduling.
+func buildIndexFast(s *dieSections) (*typeIndex, []unitSpan, error) {
 	units, err := scanUnits(s)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	workers := min(runtime.GOMAXPROCS(0), max(len(units), 1))
+	const batch = 16
+	workers := min(runtime.GOMAXPROCS(0), max(len(units)/batch, 1))
 	parts := make([]*typeIndex, workers)
 	errs := make([]error, workers)
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
-		lo, hi := len(units)*w/workers, len(units)*(w+1)/workers
 		wg.Go(func() {
-			parts[w] = newTypeIndex()
-			for i := lo; i < hi; i++ {
-				if err := parts[w].scanUnitFast(s, &units[i]); err != nil {
-					errs[w] = fmt.Errorf("%v: %w", units[i], err)
+			ix := newTypeIndex()
+			parts[w] = ix
+			abbrevs := map[uint64]abbrevTable{}
+			for {
+				lo := int(next.Add(batch)) - batch
+				if lo >= len(units) {
 					return
+				}
+				for i := lo; i < min(lo+batch, len(units)); i++ {
+					u := &units[i]
+					tab, ok := abbrevs[u.abbrevOff]
+					if !ok {
+						if tab, err = parseAbbrevs(s.abbrev, u.abbrevOff); err != nil {
+							errs[w] = fmt.Errorf("%v: %w", *u, err)
+							return
+						}
+						abbrevs[u.abbrevOff] = tab
+					}
+					u.abbrev = tab
+					if err := ix.scanUnitFast(s, u); err != nil {
+						errs[w] = fmt.Errorf("%v: %w", *u, err)
+						return
+					}
+					u.abbrev = nil
 				}
 			}
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	ix := parts[0]
 	for _, p := range parts[1:] {
 		ix.merge(p)
 	}
-	return ix, len(units), nil
+	ix.sortVars()
+	spans := make([]unitSpan, len(units))
+	for i, u := range units {
+		spans[i] = unitSpan{uint64(u.start), uint64(u.end)}
+	}
+	return ix, spans, nil
 }
 
 func dwOff(o int) dwarf.Offset { return dwarf.Offset(o) }
-
-func mapDWARF(f *elf.File, file *os.File) (*dwarf.Data, []byte, error) {
-	st, err := file.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if st.Size() <= 0 || st.Size() != int64(int(st.Size())) {
-		return nil, nil, errors.New("cannot map the file")
-	}
-	m, err := syscall.Mmap(int(file.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return nil, nil, err
-	}
-	sec := func(name string) ([]byte, error) {
-		s := f.Section(name)
-		if s == nil || s.Type == elf.SHT_NOBITS {
-			return nil, nil
-		}
-		if s.Flags&elf.SHF_COMPRESSED != 0 || s.Offset+s.Size > uint64(len(m)) {
-			return nil, fmt.Errorf("section %s cannot be mapped", name)
-		}
-		return m[s.Offset : s.Offset+s.Size : s.Offset+s.Size], nil
-	}
-	var b [8][]byte
-	for i, name := range []string{".debug_abbrev", ".debug_aranges", ".debug_frame", ".debug_info", ".debug_line", ".debug_pubnames", ".debug_ranges", ".debug_str"} {
-		if b[i], err = sec(name); err != nil {
-			syscall.Munmap(m)
-			return nil, nil, err
-		}
-	}
-	d, err := dwarf.New(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7])
-	if err == nil {
-		for _, name := range dwarf5Sections {
-			var s []byte
-			if s, err = sec(name); err != nil {
-				break
-			}
-			if s != nil {
-				if err = d.AddSection(name, s); err != nil {
-					break
-				}
-			}
-		}
-	}
-	if err != nil {
-		syscall.Munmap(m)
-		return nil, nil, err
-	}
-	return d, m, nil
-}
 
 // buildIndex scans every unit's top-level DIEs, a share of the units per
 // CPU. Each worker fills its own maps; they are merged in unit order so
@@ -227,30 +175,48 @@ func newTypeIndex() *typeIndex {
 	}
 }
 
-func mergeMap[V any](dst, src map[string]V) {
+// mergeMap keeps, for each name, the entry from the earlier unit: DIE
+// offsets grow with the unit order.
+func mergeMap[V any](dst, src map[string]V, off func(V) dwarf.Offset) {
 	for k, v := range src {
-		if _, ok := dst[k]; !ok {
+		if d, ok := dst[k]; !ok || off(v) < off(d) {
 			dst[k] = v
 		}
 	}
 }
 
 func (ix *typeIndex) merge(o *typeIndex) {
-	mergeMap(ix.structs, o.structs)
-	mergeMap(ix.unions, o.unions)
-	mergeMap(ix.enums, o.enums)
-	mergeMap(ix.typedefs, o.typedefs)
-	mergeMap(ix.bases, o.bases)
+	id := func(o dwarf.Offset) dwarf.Offset { return o }
+	mergeMap(ix.structs, o.structs, id)
+	mergeMap(ix.unions, o.unions, id)
+	mergeMap(ix.enums, o.enums, id)
+	mergeMap(ix.typedefs, o.typedefs, id)
+	mergeMap(ix.bases, o.bases, id)
 	for k, v := range o.vars {
 		ix.vars[k] = append(ix.vars[k], v...)
 	}
-	mergeMap(ix.declVars, o.declVars)
-	mergeMap(ix.funcs, o.funcs)
-	mergeMap(ix.enumVals, o.enumVals)
+	mergeMap(ix.declVars, o.declVars, id)
+	mergeMap(ix.funcs, o.funcs, func(f funcEntry) dwarf.Offset { return f.die })
+	mergeMap(ix.enumVals, o.enumVals, func(e enumEntry) dwarf.Offset { return e.enum })
+}
+
+// sortVars puts each variable's definitions back in unit order.
+func (ix *typeIndex) sortVars() {
+	for _, v := range ix.vars {
+		if len(v) > 1 {
+			slices.SortStableFunc(v, func(a, b varEntry) int { return cmp.Compare(a.die, b.die) })
+		}
+	}
 }
 
 func (ix *typeIndex) size() int {
 	return len(ix.structs) + len(ix.unions) + len(ix.enums) + len(ix.typedefs) + len(ix.bases) + len(ix.vars) + len(ix.funcs) + len(ix.enumVals)
+}
+
+func addFirstBytes(m map[string]dwarf.Offset, name []byte, off dwarf.Offset) {
+	if _, ok := m[string(name)]; !ok {
+		m[string(name)] = off
+	}
 }
 
 func addFirst(m map[string]dwarf.Offset, name string, off dwarf.Offset) {
@@ -334,7 +300,7 @@ func (ix *typeIndex) scanUnit(d *dwarf.Data, unit dwarf.Offset) error {
 			}
 			loc, _ := e.Val(dwarf.AttrLocation).([]byte)
 			if name != "" && len(loc) == 9 && loc[0] == 0x03 { // DW_OP_addr
-				ix.vars[name] = append(ix.vars[name], varEntry{typ: typ, addr: le64(loc[1:])})
+				ix.vars[name] = append(ix.vars[name], varEntry{typ: typ, addr: le64(loc[1:]), die: e.Offset})
 			}
 		case dwarf.TagSubprogram:
 			if pc, ok := e.Val(dwarf.AttrLowpc).(uint64); ok && name != "" && !isDecl {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"sync"
 )
@@ -23,9 +24,13 @@ type Vmlinux struct {
 	symtab  *Table
 
 	sectionSyms []Symbol
+	elfSyms     []elf.Symbol // .symtab as read, for the AddrNamer
 
 	typesOnce sync.Once
 	types     *Types
+	file      *os.File       // r, when it is a file (for mapping and the cache)
+	cacheDir  string         // see WithCache; "" for none
+	saving    sync.WaitGroup // background writes to the cache
 
 	linesState // Lines(), in lines.go
 }
@@ -33,8 +38,17 @@ type Vmlinux struct {
 // ErrNotVmlinux: the file is not an ELF kernel image.
 var ErrNotVmlinux = errors.New("not a vmlinux")
 
+// OpenOption configures OpenVmlinux.
+type OpenOption func(*Vmlinux)
+
+// WithCache keeps the symbol table and the DWARF name index under dir
+// (a per-user cache directory), keyed by the vmlinux's build-id: the
+// first session writes them, the next ones start without parsing. It
+// needs r to be an *os.File.
+func WithCache(dir string) OpenOption { return func(v *Vmlinux) { v.cacheDir = dir } }
+
 // OpenVmlinux opens a kernel image (ELF ET_EXEC with a symbol table).
-func OpenVmlinux(r io.ReaderAt, closer io.Closer, path string) (*Vmlinux, error) {
+func OpenVmlinux(r io.ReaderAt, closer io.Closer, path string, opts ...OpenOption) (*Vmlinux, error) {
 	f, err := elf.NewFile(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotVmlinux, err)
@@ -43,6 +57,12 @@ func OpenVmlinux(r io.ReaderAt, closer io.Closer, path string) (*Vmlinux, error)
 		return nil, fmt.Errorf("%s: %w (ELF type %v, machine %v)", path, ErrNotVmlinux, f.Type, f.Machine)
 	}
 	v := &Vmlinux{Path: path, f: f, r: closer}
+	for _, o := range opts {
+		o(v)
+	}
+	if v.file, _ = r.(*os.File); v.file == nil {
+		v.cacheDir = ""
+	}
 	v.BuildID = buildID(f)
 	if err := v.loadSymtab(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -65,6 +85,7 @@ var releaseRE = regexp.MustCompile(`^Linux version (\S+)`)
 
 // Close releases the file.
 func (v *Vmlinux) Close() error {
+	v.saving.Wait()
 	v.types.close() // unmaps the DWARF before the file goes
 	if v.r != nil {
 		return v.r.Close()
@@ -79,10 +100,21 @@ func (v *Vmlinux) ELF() *elf.File { return v.f }
 func (v *Vmlinux) Symtab() *Table { return v.symtab }
 
 func (v *Vmlinux) loadSymtab() error {
-	syms, err := v.f.Symbols()
+	var key indexKey
+	if v.cacheDir != "" && v.BuildID != "" {
+		if st, err := v.file.Stat(); err == nil {
+			key = indexKey{buildID: v.BuildID, fileSize: uint64(st.Size())}
+			if t, secs, err := loadSymCache(symCachePath(v.cacheDir, v.BuildID), key); err == nil {
+				v.symtab, v.sectionSyms = t, secs
+				return nil
+			}
+		}
+	}
+	syms, err := readSymtab(v.f)
 	if err != nil {
 		return fmt.Errorf("symbol table: %w", err)
 	}
+	v.elfSyms = syms
 	out := make([]Symbol, 0, len(syms))
 	for _, s := range syms {
 		if sec, ok := v.sectionSymbol(s); ok {
@@ -95,6 +127,10 @@ func (v *Vmlinux) loadSymtab() error {
 		out = append(out, Symbol{Name: s.Name, Addr: s.Value, Type: nmType(v.f, s)})
 	}
 	v.symtab = NewTable(out)
+	if key.buildID != "" {
+		t, secs := v.symtab, v.sectionSyms
+		v.saving.Go(func() { saveIndexCache(symCachePath(v.cacheDir, key.buildID), encodeSymtab(key, t, secs)) })
+	}
 	return nil
 }
 

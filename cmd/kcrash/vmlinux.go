@@ -36,12 +36,30 @@ func openVmlinux(path string) (*symbols.Vmlinux, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := symbols.OpenVmlinux(f, f, path)
+	var opts []symbols.OpenOption
+	if os.Getenv("KCRASH_INDEX_CACHE") != "off" {
+		opts = append(opts, symbols.WithCache(cacheDir()))
+	}
+	v, err := symbols.OpenVmlinux(f, f, path, opts...)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	return v, nil
+}
+
+// cacheDir is kcrash's per-user cache: decompressed vmlinux images and
+// DWARF name indexes, both keyed by content. $KCRASH_CACHE_DIR
+// overrides it.
+func cacheDir() string {
+	if d := os.Getenv("KCRASH_CACHE_DIR"); d != "" {
+		return d
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "kcrash")
 }
 
 func decompressCached(path string) (string, error) {
@@ -54,12 +72,8 @@ func decompressCached(path string) (string, error) {
 	if _, err := io.Copy(h, in); err != nil {
 		return "", err
 	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
 	name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".zst"), ".gz")
-	out := filepath.Join(dir, "kcrash", "vmlinux", hex.EncodeToString(h.Sum(nil))[:16], name)
+	out := filepath.Join(cacheDir(), "vmlinux", hex.EncodeToString(h.Sum(nil))[:16], name)
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
