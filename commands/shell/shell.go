@@ -94,8 +94,19 @@ func DefaultHistoryFile() string {
 }
 
 // Run reads lines until exit or end of input and runs them. While a
-// command runs, Ctrl-C (SIGINT) cancels that command only.
+// command runs, Ctrl-C (SIGINT) cancels that command only; at the prompt
+// the line editor reads Ctrl-C as a key (ErrInterrupt) that clears the
+// line, as in crash.
+//
+// SIGINT is caught for the whole loop, not only while a command runs:
+// the terminal is in cooked mode from the moment the editor returns a
+// line until it prompts again, and a Ctrl-C in the moments just before
+// or after a command must not fall through to Go's default action, which
+// ends the process.
 func Run(ctx context.Context, lr LineReader, r *commands.Runner) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	defer signal.Stop(sig)
 	for {
 		line, err := lr.ReadLine()
 		if errors.Is(err, ErrInterrupt) {
@@ -107,10 +118,17 @@ func Run(ctx context.Context, lr LineReader, r *commands.Runner) error {
 			}
 			return err
 		}
+		// A Ctrl-C that arrived after the last command ended, before the
+		// prompt, belongs to no command: drop it rather than let it
+		// cancel this one.
+		select {
+		case <-sig:
+		default:
+		}
 		cmdCtx, cancel := context.WithCancel(ctx)
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt)
+		watched := make(chan struct{})
 		go func() {
+			defer close(watched)
 			select {
 			case <-sig:
 				cancel()
@@ -118,8 +136,8 @@ func Run(ctx context.Context, lr LineReader, r *commands.Runner) error {
 			}
 		}()
 		err = r.RunLine(cmdCtx, line)
-		signal.Stop(sig)
 		cancel()
+		<-watched // so the next command's watcher alone takes the next Ctrl-C
 		if errors.Is(err, commands.ErrExit) {
 			return nil
 		}
