@@ -56,4 +56,3 @@ func readSymtab(f *elf.File) ([]elf.Symbol, error) {
 	}
 	return out, nil
 }
-
