@@ -209,8 +209,14 @@ func (ix *typeIndex) sortVars() {
 	}
 }
 
+// size counts records as the cache file does: a variable defined in
+// several units counts once per definition.
 func (ix *typeIndex) size() int {
-	return len(ix.structs) + len(ix.unions) + len(ix.enums) + len(ix.typedefs) + len(ix.bases) + len(ix.vars) + len(ix.funcs) + len(ix.enumVals)
+	n := len(ix.structs) + len(ix.unions) + len(ix.enums) + len(ix.typedefs) + len(ix.bases) + len(ix.declVars) + len(ix.funcs) + len(ix.enumVals)
+	for _, v := range ix.vars {
+		n += len(v)
+	}
+	return n
 }
 
 func addFirstBytes(m map[string]dwarf.Offset, name []byte, off dwarf.Offset) {

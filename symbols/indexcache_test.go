@@ -1,0 +1,201 @@
+package symbols
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/kcrash/kcrash/internal/coretest"
+)
+
+func openCached(t *testing.T, dir string) *Vmlinux {
+	t.Helper()
+	p := coretest.Path(t, "kernel/vmlinux")
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := OpenVmlinux(f, f, p, WithCache(dir))
+	if err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestIndexCacheRoundTrip builds the index and symbol table of the
+// corpus vmlinux, lets the session save them, and checks that a second
+// session answers every name and address from the cache exactly as the
+// built ones did.
+func TestIndexCacheRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the corpus vmlinux")
+	}
+	dir := t.TempDir()
+	v1 := openCached(t, dir)
+	st1, err := v1.Types().Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st1.Cached {
+		t.Fatal("first session claims a cached index in an empty directory")
+	}
+	built := v1.Types().ix.(*typeIndex)
+	syms1 := slices.Clone(v1.Symtab().All())
+	secs1 := slices.Clone(v1.SectionSymbols())
+	units1 := slices.Clone(v1.Types().units)
+	if err := v1.Close(); err != nil { // waits for the cache writes
+		t.Fatal(err)
+	}
+	for _, p := range []string{indexCachePath(dir, v1.BuildID), symCachePath(dir, v1.BuildID)} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("cache file not written: %v", err)
+		}
+	}
+
+	v2 := openCached(t, dir)
+	defer v2.Close()
+	if v2.elfSyms != nil {
+		t.Error("second session read .symtab although the cache holds it")
+	}
+	if !slices.Equal(syms1, v2.Symtab().All()) {
+		t.Error("cached symbol table differs from the built one")
+	}
+	if !slices.Equal(secs1, v2.SectionSymbols()) {
+		t.Error("cached section symbols differ")
+	}
+	for _, s := range syms1 {
+		a, ok1 := v1.Symtab().Lookup(s.Name)
+		b, ok2 := v2.Symtab().Lookup(s.Name)
+		if a != b || ok1 != ok2 {
+			t.Fatalf("Lookup(%q): built %v %v, cached %v %v", s.Name, a, ok1, b, ok2)
+		}
+	}
+	if _, ok := v2.Symtab().Lookup("no_such_symbol_anywhere"); ok {
+		t.Error("cached table finds a symbol that does not exist")
+	}
+	st2, err := v2.Types().Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st2.Cached || st2.Names != st1.Names || st2.Units != st1.Units {
+		t.Fatalf("second session: %+v, first %+v", st2, st1)
+	}
+	if !slices.Equal(units1, v2.Types().units) {
+		t.Error("unit tables differ")
+	}
+	cached := v2.Types().ix
+	checked := 0
+	for tab := range nameTables {
+		names, _ := built.records(tab)
+		for _, n := range names {
+			want, got := built.all(tab, n), cached.all(tab, n)
+			if !slices.Equal(want, got) {
+				t.Fatalf("table %d name %q: built %v, cached %v", tab, n, want, got)
+			}
+			checked++
+		}
+		if _, _, ok := cached.first(tab, "\xffnot a name"); ok {
+			t.Errorf("table %d answers a name that is not there", tab)
+		}
+	}
+	t.Logf("%d names, %d units, %d symbols agree", checked, len(units1), len(syms1))
+	// Types decoded per unit from the cached index print as before.
+	for _, name := range []string{"struct task_struct", "struct list_head", "pid_t", "unsigned long"} {
+		a, err1 := v1Type(t, v2, name)
+		if err1 != nil || a == "" {
+			t.Errorf("%s: %v", name, err1)
+		}
+	}
+}
+
+func v1Type(t *testing.T, v *Vmlinux, name string) (string, error) {
+	typ, err := v.Types().LookupType(name)
+	if err != nil {
+		return "", err
+	}
+	return typ.String(), nil
+}
+
+// TestIndexCacheRejectsBadFiles: a cache file that is truncated,
+// corrupted, or made for another vmlinux is never used; the session
+// builds its own index and answers correctly.
+func TestIndexCacheRejectsBadFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the corpus vmlinux")
+	}
+	dir := t.TempDir()
+	v := openCached(t, dir)
+	if _, err := v.Types().Stats(); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	good, err := os.ReadFile(indexCachePath(dir, v.BuildID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodSyms, err := os.ReadFile(symCachePath(dir, v.BuildID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := indexKey{buildID: v.BuildID, fileSize: v.Types().fileSize, infoSize: uint64(len(v.Types().secs.info))}
+	if _, err := decodeIndex(good, key); err != nil {
+		t.Fatalf("the good file does not decode: %v", err)
+	}
+	flip := slices.Clone(good)
+	flip[len(flip)/2] ^= 1
+	other := key
+	other.buildID = "00" + key.buildID[2:]
+	for name, c := range map[string]struct {
+		b   []byte
+		key indexKey
+	}{
+		"truncated": {good[:len(good)/3], key},
+		"flipped":   {flip, key},
+		"empty":     {nil, key},
+		"build-id":  {good, other},
+		"size":      {good, indexKey{key.buildID, key.fileSize + 1, key.infoSize}},
+	} {
+		if _, err := decodeIndex(c.b, c.key); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	symFlip := slices.Clone(goodSyms)
+	symFlip[len(symFlip)/2] ^= 1
+	for name, b := range map[string][]byte{"truncated": goodSyms[:len(goodSyms)/2], "flipped": symFlip} {
+		if _, _, err := decodeSymtab(b, indexKey{buildID: key.buildID, fileSize: key.fileSize}); err == nil {
+			t.Errorf("symtab %s: accepted", name)
+		}
+	}
+	// A corrupt file on disk: the next session rebuilds and still answers.
+	if err := os.WriteFile(indexCachePath(dir, v.BuildID), flip, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(symCachePath(dir, v.BuildID), symFlip, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v2 := openCached(t, dir)
+	st, err := v2.Types().Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Cached {
+		t.Error("a corrupt cache file was used")
+	}
+	if _, err := v2.Types().Struct("task_struct"); err != nil {
+		t.Error(err)
+	}
+	if _, ok := v2.Symtab().Lookup("init_task"); !ok {
+		t.Error("init_task not found after rejecting a corrupt symbol cache")
+	}
+	v2.Close()
+	// ... and replaced the bad file with a good one.
+	if b, _ := os.ReadFile(indexCachePath(dir, v.BuildID)); !slices.Equal(b, good) {
+		t.Error("the corrupt index file was not rewritten")
+	}
+	tmps, _ := filepath.Glob(filepath.Join(dir, "*", "*.tmp"))
+	if len(tmps) > 0 {
+		t.Errorf("temporary files left behind: %v", tmps)
+	}
+}
