@@ -57,8 +57,16 @@ func (k *Kernel) loadStacks(c *stackCache) error {
 		return ErrNoTypes
 	}
 	ty := k.vmlinux.Types()
-	// sizeof(union thread_union) is THREAD_SIZE (32 KiB with KASAN).
-	if t, err := ty.LookupType("union thread_union"); err == nil && t.Size() >= 4096 {
+	// THREAD_SIZE (32 KiB with KASAN): the linker script lays out the
+	// init task's stack as THREAD_SIZE bytes between these symbols;
+	// else sizeof(union thread_union), which most kernels' DWARF lacks
+	// (and looking for a missing type reads all of it).
+	syms := k.vmlinux.Symtab()
+	start, ok1 := syms.Lookup("__start_init_task")
+	end, ok2 := syms.Lookup("__end_init_task")
+	if n := end.Addr - start.Addr; ok1 && ok2 && end.Addr > start.Addr && n >= 4096 && n&(n-1) == 0 {
+		c.threadSize = n
+	} else if t, err := ty.LookupType("union thread_union"); err == nil && t.Size() >= 4096 {
 		c.threadSize = uint64(t.Size())
 	}
 	off, err := ty.MemberOffset("task_struct", "stack")

@@ -57,6 +57,8 @@ type abbrev struct {
 type dieSections struct {
 	info, abbrev, str, lineStr, strOffsets, addr []byte
 	all                                          map[string][]byte // every mapped .debug_* section
+	releaseFn                                    func(sec []byte, lo, hi int)
+	readHeader                                   func(b []byte, off int) (int, error) // pread of .debug_info
 }
 
 type dieBuf struct {
@@ -85,6 +87,17 @@ func (d *dieBuf) fixed(n int) uint64 {
 	if n < 0 || d.off+n > len(d.b) {
 		d.fail()
 		return 0
+	}
+	switch n {
+	case 4:
+		d.off += 4
+		return uint64(binary.LittleEndian.Uint32(d.b[d.off-4:]))
+	case 8:
+		d.off += 8
+		return binary.LittleEndian.Uint64(d.b[d.off-8:])
+	case 2:
+		d.off += 2
+		return uint64(binary.LittleEndian.Uint16(d.b[d.off-2:]))
 	}
 	var v uint64
 	for i := n - 1; i >= 0; i-- {
@@ -164,13 +177,26 @@ func parseAbbrevs(b []byte, off uint64) (abbrevTable, error) {
 		return nil, errScan
 	}
 	d := &dieBuf{b: b, off: int(off)}
-	var tab abbrevTable
+	// A unit's table has hundreds of entries: collect every attribute
+	// in one slice and every entry in another, then point the entries
+	// into them, rather than allocate per entry.
+	type span struct {
+		code, tag  uint64
+		children   bool
+		start, end int
+	}
+	var spans []span
+	var attrs []abbrevAttr
+	maxCode := uint64(0)
 	for {
 		code := d.uleb()
 		if code == 0 || d.err != nil {
-			return tab, d.err
+			break
 		}
-		a := &abbrev{tag: d.uleb(), children: d.u8() != 0}
+		if code > maxAbbrevCode {
+			return nil, errScan
+		}
+		sp := span{code: code, tag: d.uleb(), children: d.u8() != 0, start: len(attrs)}
 		for {
 			at, form := d.uleb(), d.uleb()
 			if d.err != nil {
@@ -183,16 +209,22 @@ func parseAbbrevs(b []byte, off uint64) (abbrevTable, error) {
 			if form == 0x21 { // DW_FORM_implicit_const
 				aa.implicit = d.sleb()
 			}
-			a.attrs = append(a.attrs, aa)
+			attrs = append(attrs, aa)
 		}
-		if code > maxAbbrevCode {
-			return nil, errScan
-		}
-		if int(code) >= len(tab) {
-			tab = append(tab, make(abbrevTable, int(code)+1-len(tab))...)
-		}
-		tab[code] = a
+		sp.end = len(attrs)
+		spans = append(spans, sp)
+		maxCode = max(maxCode, code)
 	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	ents := make([]abbrev, len(spans))
+	tab := make(abbrevTable, maxCode+1)
+	for i, sp := range spans {
+		ents[i] = abbrev{tag: sp.tag, children: sp.children, attrs: attrs[sp.start:sp.end:sp.end]}
+		tab[sp.code] = &ents[i] // a repeated code: the last wins, as in debug/dwarf
+	}
+	return tab, nil
 }
 
 // unitHeader is what the scanner needs from a unit header.
@@ -221,17 +253,30 @@ func scanUnits(s *dieSections) ([]unitHeader, error) {
 	return units, nil
 }
 
+// unitHeaderMax bounds a unit header: 64-bit DWARF 5 type unit.
+const unitHeaderMax = 40
+
 func (s *dieSections) parseUnitHeader(off int) (unitHeader, error) {
-	d := &dieBuf{b: s.info, off: off}
+	// The header is read with pread when possible: touching one byte of
+	// each unit through the mapping would map the pages around it too
+	// (fault-around), a hundred MB of resident memory for nothing.
+	var buf [unitHeaderMax]byte
+	hdr := s.info[off:min(off+unitHeaderMax, len(s.info))]
+	if s.readHeader != nil {
+		if n, err := s.readHeader(buf[:len(hdr)], off); err == nil && n == len(hdr) {
+			hdr = buf[:n]
+		}
+	}
+	d := &dieBuf{b: hdr}
 	u := unitHeader{start: off, offSize: 4}
 	length := d.fixed(4)
 	if length == 0xffffffff {
 		length, u.offSize = d.fixed(8), 8
 	}
-	if d.err != nil || length > uint64(len(s.info)-d.off) {
+	if d.err != nil || length > uint64(len(s.info)-off-d.off) {
 		return u, errScan
 	}
-	u.end = d.off + int(length)
+	u.end = off + d.off + int(length)
 	u.version = int(d.fixed(2))
 	switch {
 	case u.version >= 2 && u.version <= 4:
@@ -253,11 +298,21 @@ func (s *dieSections) parseUnitHeader(off int) (unitHeader, error) {
 	default:
 		return u, errScan
 	}
-	if d.err != nil || d.off > u.end {
+	if d.err != nil || off+d.off > u.end {
 		return u, errScan
 	}
-	u.dieOff = d.off
+	u.dieOff = off + d.off
 	return u, nil
+}
+
+// release drops the mapped pages of .debug_info[lo:hi) from the
+// process, once the index has scanned them: the file stays in the page
+// cache, but a first run's resident size no longer grows by the whole
+// 170 MB section. Best effort; the next read faults pages back in.
+func (s *dieSections) release(lo, hi int) {
+	if s.releaseFn != nil {
+		s.releaseFn(s.info, lo, hi)
+	}
 }
 
 // unitHeaderAt parses the header and abbreviations of the unit at off.
@@ -281,6 +336,7 @@ type dieAttrs struct {
 	strBase, addrBas uint64
 	hasAddrx         bool // lowPC is an index into .debug_addr
 	strx             int64
+	strOff           uint64 // the name's .debug_str offset + 1; 0 if elsewhere
 }
 
 // readDIE decodes one DIE's attributes at d.off; it returns the abbrev
@@ -404,9 +460,9 @@ func (s *dieSections) readDIE(d *dieBuf, u *unitHeader, a *dieAttrs, strBase uin
 		case atName:
 			switch {
 			case isStr:
-				a.name = cstrAt(s.str, val)
+				a.name, a.strOff = cstrAt(s.str, val), val+1
 			case isStrx:
-				a.name = s.strxName(val, strBase, u.offSize)
+				a.name, a.strOff = s.strxName(val, strBase, u.offSize)
 			}
 		case atDeclaration:
 			a.decl = val != 0
@@ -467,10 +523,10 @@ func cstrAt(sec []byte, off uint64) []byte {
 	return nil
 }
 
-func (s *dieSections) strxName(idx, base uint64, offSize int) []byte {
+func (s *dieSections) strxName(idx, base uint64, offSize int) ([]byte, uint64) {
 	p := base + idx*uint64(offSize)
 	if p+uint64(offSize) > uint64(len(s.strOffsets)) {
-		return nil
+		return nil, 0
 	}
 	var off uint64
 	if offSize == 8 {
@@ -478,7 +534,7 @@ func (s *dieSections) strxName(idx, base uint64, offSize int) []byte {
 	} else {
 		off = uint64(binary.LittleEndian.Uint32(s.strOffsets[p:]))
 	}
-	return cstrAt(s.str, off)
+	return cstrAt(s.str, off), off + 1
 }
 
 // scanUnitFast indexes one unit's top-level DIEs like scanUnit.
@@ -515,13 +571,15 @@ func (ix *typeIndex) scanUnitFast(s *dieSections, u *unitHeader) error {
 		case tagStructureType, tagUnionType:
 			if len(name) > 0 && !a.decl {
 				if ab.tag == tagStructureType {
-					addFirstBytes(ix.structs, name, dwOff(off))
-				} else {
+					if ix.isNew(seenStruct, a.strOff) {
+						addFirstBytes(ix.structs, name, dwOff(off))
+					}
+				} else if ix.isNew(seenUnion, a.strOff) {
 					addFirstBytes(ix.unions, name, dwOff(off))
 				}
 			}
 		case tagEnumerationType:
-			if len(name) > 0 && !a.decl {
+			if len(name) > 0 && !a.decl && ix.isNew(seenEnum, a.strOff) {
 				addFirstBytes(ix.enums, name, dwOff(off))
 			}
 			if ab.children {
@@ -531,17 +589,17 @@ func (ix *typeIndex) scanUnitFast(s *dieSections, u *unitHeader) error {
 				continue
 			}
 		case tagTypedef:
-			if len(name) > 0 {
+			if len(name) > 0 && ix.isNew(seenTypedef, a.strOff) {
 				addFirstBytes(ix.typedefs, name, dwOff(off))
 			}
 		case tagBaseType:
-			if len(name) > 0 {
+			if len(name) > 0 && ix.isNew(seenBase, a.strOff) {
 				addFirst(ix.bases, gdbBaseName(string(name)), dwOff(off))
 			}
 		case tagVariable:
 			if a.decl {
 				decls[uint64(off)] = dieAttrs{name: a.name, typ: a.typ}
-				if len(name) > 0 && a.typ != 0 {
+				if len(name) > 0 && a.typ != 0 && ix.isNew(seenDeclVar, a.strOff) {
 					addFirstBytes(ix.declVars, name, dwOff(int(a.typ)))
 				}
 				break
@@ -560,7 +618,7 @@ func (ix *typeIndex) scanUnitFast(s *dieSections, u *unitHeader) error {
 				ix.vars[string(name)] = append(ix.vars[string(name)], varEntry{typ: dwOff(int(typ)), addr: le64(a.loc[1:]), die: dwOff(off)})
 			}
 		case tagSubprogram:
-			if a.hasLowPC && len(name) > 0 && !a.decl {
+			if a.hasLowPC && len(name) > 0 && !a.decl && ix.isNew(seenFunc, a.strOff) {
 				pc := a.lowPC
 				if a.hasAddrx {
 					p := addrBase + pc*uint64(u.addrSize)
@@ -620,7 +678,7 @@ func (ix *typeIndex) scanEnumeratorsFast(s *dieSections, d *dieBuf, u *unitHeade
 		if ab == nil {
 			return nil
 		}
-		if ab.tag == tagEnumerator && len(a.name) > 0 {
+		if ab.tag == tagEnumerator && len(a.name) > 0 && ix.isNew(seenEnumVal, a.strOff) {
 			if _, seen := ix.enumVals[string(a.name)]; !seen {
 				ix.enumVals[string(a.name)] = enumEntry{enum: dwOff(enum)}
 			}

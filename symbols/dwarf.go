@@ -21,6 +21,7 @@ type Types struct {
 	v        *Vmlinux
 	once     sync.Once
 	ix       nameIndex
+	lazy     *lazyIndex // ix, while it is built as lookups need it
 	err      error
 	cacheDir string // where the index is saved and found; "" for none
 
@@ -58,57 +59,123 @@ func (t *Types) index() (nameIndex, error) {
 		if s := t.v.f.Section(".data..percpu"); s != nil {
 			t.percpu = [2]uint64{s.Addr, s.Addr + s.Size}
 		}
-		if err := t.mapFile(); err == nil {
-			key := indexKey{buildID: t.v.BuildID, fileSize: t.fileSize, infoSize: uint64(len(t.secs.info))}
-			if t.cacheDir != "" && key.buildID != "" {
-				if c, m, err := loadIndexCache(indexCachePath(t.cacheDir, key.buildID), key); err == nil {
-					t.ix, t.units, t.cacheMap = c, c.units, m
-					t.stats = IndexStats{Units: len(c.units), Names: c.size(), Duration: time.Since(start), Mapped: true, Fast: true, Cached: true}
-					return
-				}
-			}
-			if ix, units, err := buildIndexFast(t.secs); err == nil {
-				t.ix, t.units = ix, units
-				t.stats = IndexStats{Units: len(units), Names: ix.size(), Duration: time.Since(start), Mapped: true, Fast: true}
-				if t.cacheDir != "" && key.buildID != "" {
-					t.v.saving.Go(func() {
-						saveIndexCache(indexCachePath(t.cacheDir, key.buildID), encodeIndex(key, units, ix))
-					})
-				}
-				return
-			}
-			// The scanner met DWARF it does not know: debug/dwarf reads
-			// all of it, as one reader over the whole section.
-			t.secs = nil
+		if t.mapFile() == nil && t.openMapped(start) {
+			return
 		}
-		t.mu.Lock()
-		d, err := t.globalLocked()
-		t.mu.Unlock()
+		// The file cannot be mapped, or the scanner met DWARF it does
+		// not know: debug/dwarf reads all of it, as one reader over the
+		// whole section.
+		t.secs = nil
+		ix, err := t.fallbackIndex()
 		if err != nil {
 			t.err = err
 			return
 		}
-		ix, units, err := buildIndex(d)
-		if err != nil {
-			t.err = fmt.Errorf("%s: %w: %v", t.v.Path, ErrNoDWARF, err)
-			return
-		}
 		t.ix = ix
-		t.stats = IndexStats{Units: units, Names: ix.size(), Duration: time.Since(start), Mapped: t.mapping != nil}
+		t.stats = IndexStats{Units: len(t.units), Names: ix.size(), Duration: time.Since(start), Mapped: t.mapping != nil}
 	})
 	return t.ix, t.err
 }
 
-// Stats builds the index if needed and describes it.
+// openMapped sets up the index over the mapped DWARF: from a complete
+// cache file, or lazily from a cached prefix or from nothing.
+func (t *Types) openMapped(start time.Time) bool {
+	key := indexKey{buildID: t.v.BuildID, fileSize: t.fileSize, infoSize: uint64(len(t.secs.info))}
+	var base *cachedIndex
+	if t.cacheDir != "" && key.buildID != "" {
+		if c, m, err := loadIndexCache(indexCachePath(t.cacheDir, key.buildID), key); err == nil {
+			t.units, t.cacheMap = c.units, m
+			if c.covered == len(c.units) {
+				t.ix = c
+				t.stats = IndexStats{Units: len(c.units), Names: c.size(), Duration: time.Since(start), Mapped: true, Fast: true, Cached: true}
+				return true
+			}
+			base = c
+		}
+	}
+	if base == nil {
+		units, err := scanUnits(t.secs)
+		if err != nil {
+			return false
+		}
+		t.units = spansOf(units)
+	}
+	total := len(t.units)
+	t.lazy = newLazyIndex(t.secs, total, base)
+	t.lazy.onDone = func(ix *typeIndex) { t.saveIndex(ix, total, true) }
+	t.lazy.fallback = t.fallbackIndex
+	t.ix = t.lazy
+	t.stats = IndexStats{Units: total, Mapped: true, Fast: true, Cached: base != nil}
+	return true
+}
+
+// fallbackIndex builds the index with debug/dwarf's reader, for DWARF
+// the scanner does not handle.
+func (t *Types) fallbackIndex() (*typeIndex, error) {
+	t.mu.Lock()
+	d, err := t.globalLocked()
+	t.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	ix, _, err := buildIndex(d)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", t.v.Path, ErrNoDWARF, err)
+	}
+	return ix, nil
+}
+
+// saveIndex writes the index of the first covered units to the cache,
+// in the background when the session goes on.
+func (t *Types) saveIndex(ix *typeIndex, covered int, background bool) {
+	if t.cacheDir == "" || t.v.BuildID == "" || t.secs == nil {
+		return
+	}
+	key := indexKey{buildID: t.v.BuildID, fileSize: t.fileSize, infoSize: uint64(len(t.secs.info))}
+	units := t.units
+	save := func() { saveIndexCache(indexCachePath(t.cacheDir, key.buildID), encodeIndex(key, units, covered, ix)) }
+	if background {
+		t.v.saving.Go(save)
+	} else {
+		save()
+	}
+}
+
+// completeIndex makes a lazy index scan every unit.
+func (t *Types) completeIndex() error {
+	if t.lazy == nil {
+		return nil
+	}
+	return t.lazy.complete()
+}
+
+// Stats completes the index if needed and describes it.
 func (t *Types) Stats() (IndexStats, error) {
-	_, err := t.index()
-	return t.stats, err
+	start := time.Now()
+	if _, err := t.index(); err != nil {
+		return t.stats, err
+	}
+	if t.lazy != nil {
+		if err := t.completeIndex(); err != nil {
+			return t.stats, err
+		}
+		t.stats.Duration += time.Since(start)
+	}
+	t.stats.Names = t.ix.size()
+	return t.stats, nil
 }
 
 // close waits for the index cache to be written and unmaps the files.
 func (t *Types) close() error {
 	if t == nil {
 		return nil
+	}
+	if t.lazy != nil {
+		// Save the units this session scanned, so the next one starts
+		// from them (a complete index was saved when it completed).
+		if ix, covered, ok := t.lazy.grown(); ok {
+			t.saveIndex(ix, covered, false)
+		}
 	}
 	var err error
 	for _, m := range []*[]byte{&t.mapping, &t.cacheMap} {
@@ -268,6 +335,23 @@ func (t *Types) LookupVar(name string) (Var, error) {
 	var cands []varEntry
 	for _, r := range ix.all(tabVars, name) {
 		cands = append(cands, varEntry{typ: dwarf.Offset(r[0]), addr: r[1]})
+	}
+	if t.lazy != nil && len(cands) > 0 && !t.lazy.isDone() {
+		// A weak, incomplete definition may come before the real one
+		// in a unit not scanned yet.
+		complete := false
+		for _, c := range cands {
+			if ct, err := t.typeAt(c.typ); err == nil && !incompleteArray(ct) {
+				complete = true
+				break
+			}
+		}
+		if !complete {
+			if err := t.completeIndex(); err != nil {
+				return Var{}, err
+			}
+			return t.LookupVar(name)
+		}
 	}
 	if len(cands) == 0 {
 		// Only declared in the debug info: the address comes from the

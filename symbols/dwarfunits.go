@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"syscall"
+	"unsafe"
 )
 
 // Types are decoded from one compilation unit at a time: debug/dwarf.New
@@ -58,8 +59,28 @@ func (t *Types) mapFile() error {
 	}
 	t.mapping, t.fileSize = m, uint64(st.Size())
 	t.secs = &dieSections{info: sec[".debug_info"], abbrev: sec[".debug_abbrev"], str: sec[".debug_str"],
-		lineStr: sec[".debug_line_str"], strOffsets: sec[".debug_str_offsets"], addr: sec[".debug_addr"], all: sec}
+		lineStr: sec[".debug_line_str"], strOffsets: sec[".debug_str_offsets"], addr: sec[".debug_addr"], all: sec,
+		releaseFn: func(b []byte, lo, hi int) { releasePages(m, b, lo, hi) }}
+	infoOff := int64(t.v.f.Section(".debug_info").Offset)
+	t.secs.readHeader = func(b []byte, off int) (int, error) { return file.ReadAt(b, infoOff+int64(off)) }
 	return nil
+}
+
+// releasePages tells the kernel the process is done with the whole
+// pages of b[lo:hi], b being part of the mapping m.
+func releasePages(m, b []byte, lo, hi int) {
+	if lo < 0 || hi > len(b) || lo >= hi || len(b) == 0 {
+		return
+	}
+	base := uintptr(unsafe.Pointer(&m[0]))
+	start := uintptr(unsafe.Pointer(&b[0])) - base + uintptr(lo)
+	end := start + uintptr(hi-lo)
+	page := uintptr(os.Getpagesize())
+	start = (start + page - 1) &^ (page - 1)
+	end &^= page - 1
+	if start < end && end <= uintptr(len(m)) {
+		syscall.Madvise(m[start:end], syscall.MADV_DONTNEED)
+	}
 }
 
 // unitOf returns the reader for the unit holding the DIE at off and the

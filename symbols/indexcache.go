@@ -24,6 +24,8 @@ import (
 //	build-id length u32, build-id, padding to 8
 //	vmlinux size u64, .debug_info size u64
 //	unit count u64, then [start u64, end u64] per unit in file order
+//	units indexed u64: the names come from the first this many units
+//	  (a session saves the prefix it scanned; see lazyIndex)
 //	per name table (nameTables of them): count u64, then records of
 //	  [name offset u32, name length u32, a u64, b u64], sorted by name
 //	  (a name with several records keeps unit order)
@@ -32,7 +34,9 @@ import (
 //
 // A file that fails any check is ignored and rebuilt; it never answers.
 
-const indexMagic = "KCIDX\x00\x00\x02"
+// indexMagic ends in the format's version: bump it whenever the file
+// layout or what the scanner records changes, so old files are rebuilt.
+const indexMagic = "KCIDX\x00\x00\x03"
 
 // The tables, in file order; a and b are per table.
 const (
@@ -158,7 +162,7 @@ type indexKey struct {
 }
 
 // encodeIndex serializes an index and its unit table.
-func encodeIndex(key indexKey, units []unitSpan, ix *typeIndex) []byte {
+func encodeIndex(key indexKey, units []unitSpan, covered int, ix *typeIndex) []byte {
 	le := binary.LittleEndian
 	var b []byte
 	b = append(b, indexMagic...)
@@ -174,6 +178,7 @@ func encodeIndex(key indexKey, units []unitSpan, ix *typeIndex) []byte {
 		b = le.AppendUint64(b, u.start)
 		b = le.AppendUint64(b, u.end)
 	}
+	b = le.AppendUint64(b, uint64(covered))
 	var strs []byte
 	for tab := range nameTables {
 		names, ab := ix.records(tab)
@@ -193,7 +198,8 @@ func encodeIndex(key indexKey, units []unitSpan, ix *typeIndex) []byte {
 
 // cachedIndex answers lookups from an encoded index in place.
 type cachedIndex struct {
-	units  []unitSpan
+	units   []unitSpan
+	covered int // names come from units[:covered]
 	tables [nameTables][]byte // the records
 	strs   []byte
 	names  int
@@ -255,6 +261,11 @@ func decodeIndex(b []byte, key indexKey) (*cachedIndex, error) {
 		}
 		c.units[i] = unitSpan{s, e}
 	}
+	cov, ok := u64()
+	if !ok || cov > n {
+		return bad("units indexed")
+	}
+	c.covered = int(cov)
 	for tab := range nameTables {
 		n, ok := u64()
 		if !ok || n > uint64(len(b)-off)/recSize {
@@ -328,6 +339,28 @@ func (c *cachedIndex) all(tab int, name string) [][2]uint64 {
 }
 
 func (c *cachedIndex) size() int { return c.names }
+
+// toTypeIndex loads every record, to merge more units into them.
+func (c *cachedIndex) toTypeIndex() *typeIndex {
+	ix := newTypeIndex()
+	for tab := range nameTables {
+		t := c.tables[tab]
+		for i := 0; i < len(t)/recSize; i++ {
+			name, r := c.name(t, i), c.rec(tab, i)
+			switch tab {
+			case tabVars:
+				ix.vars[name] = append(ix.vars[name], varEntry{typ: dwarf.Offset(r[0]), addr: r[1]})
+			case tabFuncs:
+				ix.funcs[name] = funcEntry{die: dwarf.Offset(r[0]), addr: r[1]}
+			case tabEnumVals:
+				ix.enumVals[name] = enumEntry{enum: dwarf.Offset(r[0])}
+			default:
+				ix.table(tab)[name] = dwarf.Offset(r[0])
+			}
+		}
+	}
+	return ix
+}
 
 // indexCachePath is where the index of the vmlinux with this build-id
 // lives under dir.

@@ -33,7 +33,7 @@ func sampleIndex() (indexKey, []unitSpan, *typeIndex) {
 // names up in what it accepts, never panics or over-allocates.
 func FuzzIndexCache(f *testing.F) {
 	key, units, ix := sampleIndex()
-	good := encodeIndex(key, units, ix)
+	good := encodeIndex(key, units, len(units), ix)
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte(indexMagic))

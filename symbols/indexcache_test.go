@@ -41,7 +41,7 @@ func TestIndexCacheRoundTrip(t *testing.T) {
 	if st1.Cached {
 		t.Fatal("first session claims a cached index in an empty directory")
 	}
-	built := v1.Types().ix.(*typeIndex)
+	built := v1.Types().lazy.ix
 	syms1 := slices.Clone(v1.Symtab().All())
 	secs1 := slices.Clone(v1.SectionSymbols())
 	units1 := slices.Clone(v1.Types().units)
@@ -197,5 +197,108 @@ func TestIndexCacheRejectsBadFiles(t *testing.T) {
 	tmps, _ := filepath.Glob(filepath.Join(dir, "*", "*.tmp"))
 	if len(tmps) > 0 {
 		t.Errorf("temporary files left behind: %v", tmps)
+	}
+}
+
+// TestLazyIndexMatchesFull: a fresh session that looks names up one by
+// one, scanning units only as far as each needs, gets the same answer
+// for each as the complete index; and the common types need only the
+// first units.
+func TestLazyIndexMatchesFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the corpus vmlinux")
+	}
+	full := openCached(t, "")
+	defer full.Close()
+	if _, err := full.Types().Stats(); err != nil {
+		t.Fatal(err)
+	}
+	want := full.Types().lazy.ix
+
+	lazy := openCached(t, "")
+	defer lazy.Close()
+	ty := lazy.Types()
+	if _, err := ty.LookupType("struct task_struct"); err != nil {
+		t.Fatal(err)
+	}
+	l := ty.lazy
+	if l == nil || l.isDone() {
+		t.Fatal("looking up task_struct scanned every unit")
+	}
+	t.Logf("task_struct after %d of %d units", l.next, len(l.units))
+	checked := 0
+	for tab := range nameTables {
+		names, _ := want.records(tab)
+		for i, n := range names {
+			if i%7 != 0 || tab == tabVars || tab == tabDeclVars {
+				continue // vars: LookupVar below
+			}
+			a, b, ok := want.first(tab, n)
+			la, lb, lok := l.first(tab, n)
+			if a != la || b != lb || ok != lok {
+				t.Fatalf("table %d %q: full %#x %#x %v, lazy %#x %#x %v", tab, n, a, b, ok, la, lb, lok)
+			}
+			checked++
+		}
+	}
+	for _, n := range []string{"init_task", "jiffies", "linux_banner", "jiffies_64", "per_cpu__current_task"} {
+		v1, err1 := full.Types().LookupVar(n)
+		v2, err2 := lazy.Types().LookupVar(n)
+		if (err1 == nil) != (err2 == nil) || (err1 == nil && (v1.Addr != v2.Addr || v1.Type.String() != v2.Type.String())) {
+			t.Errorf("LookupVar(%s): full %v %v, lazy %v %v", n, v1, err1, v2, err2)
+		}
+	}
+	if _, _, ok := l.first(tabStructs, "no_such_struct_anywhere"); ok || !l.isDone() {
+		t.Error("a missing name must scan everything and still be missing")
+	}
+	t.Logf("%d names agree", checked)
+}
+
+// TestPartialIndexCache: a session that scanned only the first units
+// saves them; the next starts from them, scans on only when it must,
+// and once complete agrees with a full index on every name.
+func TestPartialIndexCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the corpus vmlinux")
+	}
+	dir := t.TempDir()
+	v1 := openCached(t, dir)
+	if _, err := v1.Types().Struct("task_struct"); err != nil {
+		t.Fatal(err)
+	}
+	scanned := v1.Types().lazy.next
+	if v1.Types().lazy.isDone() {
+		t.Fatal("task_struct needed every unit")
+	}
+	v1.Close()
+
+	v2 := openCached(t, dir)
+	defer v2.Close()
+	if _, err := v2.Types().Struct("task_struct"); err != nil {
+		t.Fatal(err)
+	}
+	l := v2.Types().lazy
+	if l == nil || l.base == nil || l.baseNext != scanned || l.next != scanned {
+		t.Fatalf("second session did not start from the %d saved units", scanned)
+	}
+	if _, err := v2.Types().Stats(); err != nil { // completes
+		t.Fatal(err)
+	}
+	full := openCached(t, "")
+	defer full.Close()
+	if _, err := full.Types().Stats(); err != nil {
+		t.Fatal(err)
+	}
+	want, got := full.Types().lazy.ix, l.merged()
+	for tab := range nameTables {
+		names, _ := want.records(tab)
+		for _, n := range names {
+			if w, g := want.all(tab, n), got.all(tab, n); !slices.Equal(w, g) {
+				t.Fatalf("table %d %q: full %v, from partial cache %v", tab, n, w, g)
+			}
+		}
+		if gn, _ := got.records(tab); len(gn) != len(names) {
+			t.Errorf("table %d: %d names from the partial cache, %d in full", tab, len(gn), len(names))
+		}
 	}
 }

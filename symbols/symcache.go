@@ -6,8 +6,6 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 )
 
 // The symbol table is sorted and indexed on every start; for a
@@ -20,7 +18,8 @@ import (
 //	build-id length u32, build-id, padding to 8; vmlinux size u64
 //	symbol count u64, then per symbol in address order
 //	  [address u64, name offset u32, name length u32, type u8, 7 zero bytes]
-//	name index count u64, then u32 symbol indexes sorted by name
+//	name hash table size u64 (a power of two), then u32 symbol indexes
+//	  (0xffffffff: empty), open addressing on FNV-1a of the name
 //	section symbol count u64, then records as above
 //	string bytes length u64, the names
 //	CRC-32C of everything before it, u32
@@ -53,14 +52,27 @@ func encodeSymtab(key indexKey, t *Table, sections []Symbol) []byte {
 	for _, s := range t.byAddr {
 		rec(s)
 	}
-	names := make([]int32, 0, len(t.byName))
-	for _, i := range t.byName {
-		names = append(names, int32(i))
+	// A hash table costs nothing to load and, unlike a sorted index,
+	// nothing much to build: sorting 200,000 names took longer than
+	// reading the symbol table.
+	size := 1
+	for size < 2*len(t.byName) {
+		size *= 2
 	}
-	slices.SortFunc(names, func(a, c int32) int { return strings.Compare(t.byAddr[a].Name, t.byAddr[c].Name) })
-	b = le.AppendUint64(b, uint64(len(names)))
-	for _, i := range names {
-		b = le.AppendUint32(b, uint32(i))
+	slots := make([]uint32, size)
+	for i := range slots {
+		slots[i] = emptySlot
+	}
+	for n, i := range t.byName {
+		h := fnv1a(n) & uint64(size-1)
+		for slots[h] != emptySlot {
+			h = (h + 1) & uint64(size-1)
+		}
+		slots[h] = uint32(i)
+	}
+	b = le.AppendUint64(b, uint64(size))
+	for _, x := range slots {
+		b = le.AppendUint32(b, x)
 	}
 	b = le.AppendUint64(b, uint64(len(sections)))
 	for _, s := range sections {
@@ -111,7 +123,7 @@ func decodeSymtab(b []byte, key indexKey) (*Table, []Symbol, error) {
 	symOff := off
 	off += int(n) * symRecSize
 	nn, ok := u64()
-	if !ok || nn > n || nn > uint64(len(b)-off)/4 {
+	if !ok || nn == 0 || nn&(nn-1) != 0 || nn > uint64(len(b)-off)/4 {
 		return bad("truncated name index")
 	}
 	nameOff := off
@@ -144,15 +156,36 @@ func decodeSymtab(b []byte, key indexKey) (*Table, []Symbol, error) {
 	if !ok1 || !ok2 {
 		return bad("name out of the string table")
 	}
-	t := &Table{byAddr: syms, names: make([]int32, nn)}
-	for i := range t.names {
+	t := &Table{byAddr: syms, hash: make([]int32, nn)}
+	empty := 0
+	for i := range t.hash {
 		x := le.Uint32(b[nameOff+4*i:])
-		if uint64(x) >= n {
+		switch {
+		case x == emptySlot:
+			t.hash[i] = -1
+			empty++
+		case uint64(x) >= n:
 			return bad("name index out of range")
+		default:
+			t.hash[i] = int32(x)
 		}
-		t.names[i] = int32(x)
+	}
+	if empty == 0 {
+		return bad("full name table") // a lookup would never end
 	}
 	return t, secs, nil
+}
+
+const emptySlot = 0xffffffff
+
+// fnv1a is the 64-bit FNV-1a hash.
+func fnv1a(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 func loadSymCache(path string, key indexKey) (*Table, []Symbol, error) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // ErrNotFound reports a name or address with no symbol.
@@ -22,10 +21,10 @@ type Symbol struct {
 // Table is a set of symbols indexed by name and by address.
 type Table struct {
 	byAddr []Symbol // sorted by Addr, then original order
-	// The name index is a map, or, for a table read from the cache,
-	// byAddr indexes sorted by name (one per name).
+	// The name index is a map, or, for a table read from the cache, an
+	// open-addressing hash table of byAddr indexes (-1: empty).
 	byName map[string]int
-	names  []int32
+	hash   []int32
 	// A relocated copy shares its original's name index: pos maps an
 	// index into the original's byAddr to one into this byAddr.
 	pos []int32
@@ -82,14 +81,14 @@ func (t *Table) All() []Symbol { return t.byAddr }
 
 // Lookup returns the symbol called name.
 func (t *Table) Lookup(name string) (Symbol, bool) {
-	if t.names != nil {
-		k, ok := slices.BinarySearchFunc(t.names, name, func(i int32, name string) int {
-			return strings.Compare(t.at(int(i)).Name, name)
-		})
-		if !ok {
-			return Symbol{}, false
+	if t.hash != nil {
+		mask := uint64(len(t.hash) - 1)
+		for h := fnv1a(name) & mask; t.hash[h] >= 0; h = (h + 1) & mask {
+			if s := t.at(int(t.hash[h])); s.Name == name {
+				return s, true
+			}
 		}
-		return t.at(int(t.names[k])), true
+		return Symbol{}, false
 	}
 	i, ok := t.byName[name]
 	if !ok {
@@ -145,7 +144,7 @@ func (t *Table) Relocated(delta uint64) *Table {
 	if sorted {
 		// Every image address moved by the same delta, so the order and
 		// the name index stay valid.
-		return &Table{byAddr: out, byName: t.byName, names: t.names}
+		return &Table{byAddr: out, byName: t.byName, hash: t.hash}
 	}
 	// Absolute symbols inside the image's range stay put while the rest
 	// move: each group is still sorted, so one merge restores the order.
@@ -157,7 +156,7 @@ func (t *Table) Relocated(delta uint64) *Table {
 			still = append(still, int32(i))
 		}
 	}
-	r := &Table{byAddr: make([]Symbol, 0, len(out)), byName: t.byName, names: t.names, pos: make([]int32, len(out))}
+	r := &Table{byAddr: make([]Symbol, 0, len(out)), byName: t.byName, hash: t.hash, pos: make([]int32, len(out))}
 	take := func(from *[]int32) {
 		i := (*from)[0]
 		*from = (*from)[1:]

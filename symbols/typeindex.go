@@ -26,6 +26,37 @@ type typeIndex struct {
 	declVars map[string]dwarf.Offset // declared only (extern), e.g. jiffies, an alias the linker script makes
 	funcs    map[string]funcEntry
 	enumVals map[string]enumEntry
+
+	// seen has a bit per table for each .debug_str offset already
+	// indexed: the linker merges equal strings, so every unit's "u32"
+	// typedef names the same offset, and one byte test replaces a map
+	// lookup for the millions of repeated declarations. Scanner only.
+	seen []uint8
+}
+
+const (
+	seenStruct = 1 << iota
+	seenUnion
+	seenEnum
+	seenTypedef
+	seenBase
+	seenDeclVar
+	seenFunc
+	seenEnumVal
+)
+
+// isNew reports whether the name at .debug_str offset strOff-1 is not
+// yet in table bit, and marks it. Names stored elsewhere (strOff 0) are
+// always new; the map decides.
+func (ix *typeIndex) isNew(bit uint8, strOff uint64) bool {
+	if strOff == 0 || strOff > uint64(len(ix.seen)) {
+		return true
+	}
+	if ix.seen[strOff-1]&bit != 0 {
+		return false
+	}
+	ix.seen[strOff-1] |= bit
+	return true
 }
 
 type varEntry struct {
@@ -57,15 +88,32 @@ type IndexStats struct {
 // dwarf5Sections are the sections debug/dwarf takes through AddSection.
 var dwarf5Sections = []string{".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists", ".debug_loclists"}
 
-// buildIndexFast is buildIndex with the DIE scanner of diescan.go. Units
-// vary a hundredfold in size, so workers take small batches from a
-// shared counter; the merge keeps, for each name, the entry of the
-// earliest unit (the smallest DIE offset), whatever the scheduling.
+// buildIndexFast is buildIndex with the DIE scanner of diescan.go.
 func buildIndexFast(s *dieSections) (*typeIndex, []unitSpan, error) {
 	units, err := scanUnits(s)
 	if err != nil {
 		return nil, nil, err
 	}
+	ix, err := scanParallel(s, units)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ix, spansOf(units), nil
+}
+
+func spansOf(units []unitHeader) []unitSpan {
+	spans := make([]unitSpan, len(units))
+	for i, u := range units {
+		spans[i] = unitSpan{uint64(u.start), uint64(u.end)}
+	}
+	return spans
+}
+
+// scanParallel indexes units on every CPU. Units vary a hundredfold in
+// size, so workers take small batches from a shared counter; the merge
+// keeps, for each name, the entry of the earliest unit (the smallest
+// DIE offset), whatever the scheduling.
+func scanParallel(s *dieSections, units []unitHeader) (*typeIndex, error) {
 	const batch = 16
 	workers := min(runtime.GOMAXPROCS(0), max(len(units)/batch, 1))
 	parts := make([]*typeIndex, workers)
@@ -75,6 +123,7 @@ func buildIndexFast(s *dieSections) (*typeIndex, []unitSpan, error) {
 	for w := range workers {
 		wg.Go(func() {
 			ix := newTypeIndex()
+			ix.seen = make([]uint8, len(s.str))
 			parts[w] = ix
 			abbrevs := map[uint64]abbrevTable{}
 			for {
@@ -83,39 +132,217 @@ func buildIndexFast(s *dieSections) (*typeIndex, []unitSpan, error) {
 					return
 				}
 				for i := lo; i < min(lo+batch, len(units)); i++ {
-					u := &units[i]
-					tab, ok := abbrevs[u.abbrevOff]
-					if !ok {
-						if tab, err = parseAbbrevs(s.abbrev, u.abbrevOff); err != nil {
-							errs[w] = fmt.Errorf("%v: %w", *u, err)
-							return
-						}
-						abbrevs[u.abbrevOff] = tab
-					}
-					u.abbrev = tab
-					if err := ix.scanUnitFast(s, u); err != nil {
-						errs[w] = fmt.Errorf("%v: %w", *u, err)
+					if err := ix.scanUnitCached(s, &units[i], abbrevs); err != nil {
+						errs[w] = err
 						return
 					}
-					u.abbrev = nil
 				}
+				s.release(units[lo].start, units[min(lo+batch, len(units))-1].end)
 			}
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ix := parts[0]
 	for _, p := range parts[1:] {
 		ix.merge(p)
 	}
+	ix.seen = nil
 	ix.sortVars()
-	spans := make([]unitSpan, len(units))
-	for i, u := range units {
-		spans[i] = unitSpan{uint64(u.start), uint64(u.end)}
+	return ix, nil
+}
+
+// scanUnitCached scans one unit, parsing its abbreviations unless a
+// unit before it shared them.
+func (ix *typeIndex) scanUnitCached(s *dieSections, u *unitHeader, abbrevs map[uint64]abbrevTable) error {
+	tab, ok := abbrevs[u.abbrevOff]
+	if !ok {
+		var err error
+		if tab, err = parseAbbrevs(s.abbrev, u.abbrevOff); err != nil {
+			return fmt.Errorf("%v: %w", *u, err)
+		}
+		abbrevs[u.abbrevOff] = tab
 	}
-	return ix, spans, nil
+	u.abbrev = tab
+	defer func() { u.abbrev = nil }()
+	if err := ix.scanUnitFast(s, u); err != nil {
+		return fmt.Errorf("%v: %w", *u, err)
+	}
+	return nil
+}
+
+// lazyIndex answers from the units scanned so far, in file order, and
+// scans more only when a name is not there yet. A kernel's common types
+// are all defined in its first units (init/main.c includes most of the
+// headers), so a session that asks about task_struct, mm_struct or
+// new_utsname reads a few MB of DWARF instead of all of it. Because
+// units are taken in order, the first definition found is the one the
+// full index would choose.
+//
+// A session saves what it scanned (see Types.close), and the next one
+// starts from that prefix (base) and scans on from where it ended.
+type lazyIndex struct {
+	mu       sync.Mutex
+	s        *dieSections
+	units    []unitHeader // nil until a scan needs the headers
+	total    int          // number of units
+	base     *cachedIndex // units[:baseNext], from the cache; or nil
+	baseNext int
+	next     int        // units[:next] are in base or ix
+	ix       *typeIndex // units[baseNext:next]
+	abbrevs  map[uint64]abbrevTable
+	err      error
+	onDone   func(*typeIndex)           // called once, when every unit is in
+	fallback func() (*typeIndex, error) // when the scanner fails: debug/dwarf's reader
+}
+
+func newLazyIndex(s *dieSections, total int, base *cachedIndex) *lazyIndex {
+	ix := newTypeIndex()
+	ix.seen = make([]uint8, len(s.str))
+	l := &lazyIndex{s: s, total: total, ix: ix, abbrevs: map[uint64]abbrevTable{}}
+	if base != nil {
+		l.base, l.baseNext, l.next = base, base.covered, base.covered
+	}
+	return l
+}
+
+func (l *lazyIndex) isDone() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.done()
+}
+
+func (l *lazyIndex) done() bool { return l.next >= l.total || l.err != nil }
+
+// more scans the next units: the first few in order, then at least as
+// many again as are behind (or up to upTo), in parallel. l.mu must be
+// held.
+func (l *lazyIndex) more(upTo int) {
+	if l.done() {
+		return
+	}
+	var err error
+	if l.units == nil {
+		if l.units, err = scanUnits(l.s); err == nil && len(l.units) != l.total {
+			err = fmt.Errorf("%w: %d units, the cache has %d", errScan, len(l.units), l.total)
+		}
+	}
+	switch {
+	case err != nil:
+	case l.next == 0:
+		// The first units hold the common types: read them in order.
+		const first = 8
+		for end := min(first, l.total); l.next < end && err == nil; l.next++ {
+			err = l.ix.scanUnitCached(l.s, &l.units[l.next], l.abbrevs)
+		}
+	default:
+		// Then as many units again as are behind, on every CPU: a rare
+		// type costs a few doublings, a missing one the whole section.
+		end := min(max(2*l.next, upTo), l.total)
+		var part *typeIndex
+		if part, err = scanParallel(l.s, l.units[l.next:end]); err == nil {
+			l.ix.merge(part)
+			l.next = end
+		}
+	}
+	if err != nil {
+		// DWARF the scanner does not know: index it all with debug/dwarf.
+		l.base, l.ix, l.next = nil, nil, l.total
+		if l.fallback == nil {
+			l.err = err
+		} else if l.ix, l.err = l.fallback(); l.err != nil {
+			l.ix = newTypeIndex()
+		}
+		return
+	}
+	if l.done() {
+		l.ix.seen, l.abbrevs = nil, nil
+		l.ix.sortVars()
+		if l.onDone != nil {
+			l.onDone(l.merged())
+		}
+	}
+}
+
+// merged is the index of every unit scanned, base and new. l.mu must be
+// held.
+func (l *lazyIndex) merged() *typeIndex {
+	if l.base == nil {
+		return l.ix
+	}
+	m := l.base.toTypeIndex()
+	m.merge(l.ix) // base's units come first, so its entries win
+	return m
+}
+
+// grown reports new units scanned since the base, and returns the index
+// to save with how many units it covers.
+func (l *lazyIndex) grown() (*typeIndex, int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.next <= l.baseNext || l.err != nil || l.done() {
+		return nil, 0, false // a complete index was saved by onDone
+	}
+	return l.merged(), l.next, true
+}
+
+// complete scans every unit not yet scanned.
+func (l *lazyIndex) complete() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.next == 0 {
+		l.more(0)
+	}
+	for !l.done() {
+		l.more(l.total)
+	}
+	return l.err
+}
+
+func (l *lazyIndex) first(tab int, name string) (a, b uint64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		if l.base != nil {
+			if a, b, ok := l.base.first(tab, name); ok {
+				return a, b, true
+			}
+		}
+		if a, b, ok := l.ix.first(tab, name); ok {
+			return a, b, true
+		}
+		if l.done() {
+			return 0, 0, false
+		}
+		l.more(0)
+	}
+}
+
+// all returns the definitions found so far once there is one; a caller
+// that needs every unit's (LookupVar, when all it has is incomplete)
+// calls complete first.
+func (l *lazyIndex) all(tab int, name string) [][2]uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		var r [][2]uint64
+		if l.base != nil {
+			r = l.base.all(tab, name)
+		}
+		r = append(r, l.ix.all(tab, name)...)
+		if len(r) > 0 || l.done() {
+			return r
+		}
+		l.more(0)
+	}
+}
+
+func (l *lazyIndex) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.merged().size()
 }
 
 func dwOff(o int) dwarf.Offset { return dwarf.Offset(o) }
