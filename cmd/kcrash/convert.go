@@ -88,11 +88,8 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 	default:
 		return fmt.Errorf("--to %q: want lkcd, elf or kdump", o.to)
 	}
-	if o.filter&^1 != 0 {
-		return fmt.Errorf("--filter %d: only bit 1 (zero pages) is supported; excluding cache, user or free pages needs the kernel's page structures, not done yet", o.filter)
-	}
-	if o.filter < 0 {
-		return fmt.Errorf("--filter %d: not a dump level", o.filter)
+	if o.filter < 0 || o.filter > analyze.DumpLevelAll {
+		return fmt.Errorf("--filter %d: not a dump level (0 to 31)", o.filter)
 	}
 	comp := vmcore.Compression(o.compress)
 	if o.to == "elf" && comp != "" && comp != vmcore.CompressNone {
@@ -114,6 +111,17 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 	}
 	defer d.Close()
 	ci := crashInfo(d, o.panicString, stderr)
+	var pf *analyze.PageFilter
+	if o.filter&^analyze.DumpLevelZero != 0 {
+		k, err := analyze.Open(d, analyze.Config{})
+		if err != nil {
+			return err
+		}
+		if pf, err = analyze.FilterPages(k, o.filter); err != nil {
+			return fmt.Errorf("--filter %d: %w", o.filter, err)
+		}
+		fmt.Fprintf(stdout, "filter: %v\n", pf.Counts)
+	}
 
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".kcrash-*.tmp")
 	if err != nil {
@@ -130,11 +138,15 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 	wo := vmcore.WriteOptions{
 		Compression: comp,
 		Workers:     o.workers,
-		DropZero:    o.filter&1 != 0,
+		DropZero:    o.filter&analyze.DumpLevelZero != 0,
 		Progress: func(done, total uint64) error {
 			prog.show(done, total)
 			return ctx.Err()
 		},
+	}
+	if pf != nil {
+		wo.Exclude = pf.Excluded
+		wo.FilterLevel = o.filter &^ analyze.DumpLevelZero
 	}
 	var st vmcore.WriteStats
 	switch o.to {
@@ -160,7 +172,7 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 		return err
 	}
 	if o.verify {
-		cs, err := verifyConversion(ctx, d, tmp.Name(), st, o, stderr)
+		cs, err := verifyConversion(ctx, d, tmp.Name(), st, o, pf, stderr)
 		if err != nil {
 			return fmt.Errorf("verifying %s: %w", out, err)
 		}
@@ -301,7 +313,7 @@ func panicMessage(recs []analyze.LogRecord) string {
 	return ""
 }
 
-func verifyConversion(ctx context.Context, d *vmcore.Dump, path string, st vmcore.WriteStats, o convertOptions, stderr io.Writer) (vmcore.CompareStats, error) {
+func verifyConversion(ctx context.Context, d *vmcore.Dump, path string, st vmcore.WriteStats, o convertOptions, pf *analyze.PageFilter, stderr io.Writer) (vmcore.CompareStats, error) {
 	c, err := vmcore.Open(path, vmcore.Options{})
 	if err != nil {
 		return vmcore.CompareStats{}, err
@@ -309,7 +321,12 @@ func verifyConversion(ctx context.Context, d *vmcore.Dump, path string, st vmcor
 	defer c.Close()
 	prog := newProgress(stderr, "verifying")
 	defer prog.done()
+	var filtered func(vmcore.PFN) bool
+	if pf != nil {
+		filtered = pf.Excluded
+	}
 	return vmcore.Compare(d, c, vmcore.CompareOptions{
+		Filtered:       filtered,
 		ExcludedAsZero: st.ExcludedAsZero > 0,
 		ZeroDropped:    o.filter&1 != 0,
 		Progress: func(done uint64) error {
