@@ -52,9 +52,21 @@ frame: pages with data are written, pages a filter excluded stay excluded
   --to kdump   makedumpfile's kdump-compressed format (header version 6),
                zlib by default, or zstd, snappy, none.
 
-  --filter LEVEL  makedumpfile's dump level; only bit 1 (zero pages) is
-               supported, as it needs no kernel knowledge.
-  --verify     re-open OUT and compare every page with IN before keeping it.
+  --filter LEVEL  makedumpfile's dump level (-d), the sum of:
+                 1  pages filled with zeros
+                 2  page cache pages without private data
+                 4  page cache pages, with private data or not
+                 8  user process data (anonymous and hugetlbfs pages)
+                16  free pages (the buddy allocator's)
+               Bits 2-16 classify each page by the crashed kernel's struct
+               page (mem_map through VMCOREINFO's mem_section, as
+               makedumpfile does), and also drop hwpoison and offline
+               pages. A page whose struct page cannot be read, or that no
+               memory section maps, is kept; convert prints the counts.
+               Pages filtered out are recorded as excluded (ELF: the
+               p_filesz < p_memsz tail of a PT_LOAD); LKCD refuses.
+  --verify     re-open OUT and compare every page with IN before keeping it:
+               each page filtered out must be one the filter excluded.
 
 OUT is written to a temporary file in its directory and renamed over OUT
 only when complete (and verified), so a failed or interrupted conversion
@@ -71,7 +83,7 @@ never leaves a file under OUT.`,
 	f := c.Flags()
 	f.StringVar(&o.to, "to", "", "output format: lkcd, elf or kdump")
 	f.StringVar(&o.compress, "compress", "", "page compression: zlib (default), zstd, snappy (kdump only) or none")
-	f.IntVar(&o.filter, "filter", 0, "dump level: bit 1 (value 1) drops zero pages; other bits are not supported yet")
+	f.IntVar(&o.filter, "filter", 0, "dump level as makedumpfile's -d: 1 zero, 2 cache, 4 cache with private data, 8 user data, 16 free pages")
 	f.BoolVar(&o.verify, "verify", false, "re-open the output and compare every page with the input")
 	f.BoolVar(&o.excludedAsZero, "excluded-as-zero", false, "LKCD: write pages excluded from the input as zero pages")
 	f.StringVar(&o.panicString, "panic-string", "", "LKCD: the panic message for dh_panic_string (default: found in the kernel log as crash finds it)")
