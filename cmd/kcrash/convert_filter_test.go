@@ -164,6 +164,17 @@ func TestConvertFilterMatchesMakedumpfile(t *testing.T) {
 			t.Errorf("%s: nothing dropped or nothing kept: %v", name, d)
 		}
 	}
+	// Re-filtering makedumpfile's -d 31 output at 31 finds nothing more
+	// to drop but its zero pages (recorded as zero there, excluded here).
+	re := filepath.Join(dir, "re.kdump")
+	stdout, stderr, code = kcrash(t, "", "convert", "--to", "kdump", "--filter", "31", "--verify",
+		coretest.Path(t, "qemu-4l/vmcore-d31-zlib.kdump"), re)
+	if code != 0 {
+		t.Fatalf("re-filtering: exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stdout, "pages filtered out") || !strings.Contains(stdout, "27727 excluded kept excluded") {
+		t.Errorf("re-filtering makedumpfile's -d 31 dump: %s", stdout)
+	}
 	// The header says what was done.
 	k, err := vmcore.Open(ours, vmcore.Options{})
 	if err != nil {
