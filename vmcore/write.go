@@ -181,6 +181,7 @@ type pageOut struct {
 	state      PageState // of the input
 	zero       bool      // the data is all zeros
 	compressed bool      // out holds the compressed page
+	skipped    bool      // the filter drops it: data not read
 	data       []byte    // the page (present and zero pages)
 	out        []byte    // compressed bytes when compressed
 }
@@ -235,7 +236,8 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 				for j := 0; j < b.n; j++ {
 					p := &b.pages[j]
 					p.compressed = false
-					if p.state != PagePresent && p.state != PageZero {
+					if p.state != PagePresent && p.state != PageZero || p.skipped {
+						p.zero = false
 						continue
 					}
 					p.zero = p.state == PageZero || isZero(p.data)
@@ -270,7 +272,7 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 			b = nil
 			return true
 		}
-		for pg, err := range d.Pages() {
+		for pg, err := range d.pages(o.Exclude) {
 			if b == nil {
 				select {
 				case b = <-free:
@@ -286,6 +288,7 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 			}
 			p := &b.pages[b.n]
 			p.pfn, p.state = pg.PFN, pg.State
+			p.skipped = (pg.State == PagePresent || pg.State == PageZero) && pg.Data == nil
 			if pg.Data != nil {
 				copy(p.data, pg.Data)
 			}
@@ -420,7 +423,7 @@ func (o WriteOptions) countDropped(st *WriteStats, pfn PFN) {
 func makePlan(d *Dump, o WriteOptions) (*plan, error) {
 	p := &plan{}
 	if o.DropZero {
-		for pg, err := range d.Pages() {
+		for pg, err := range d.pages(o.Exclude) {
 			if err != nil {
 				return nil, err
 			}

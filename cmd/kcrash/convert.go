@@ -122,12 +122,12 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 		return err
 	}
 	defer d.Close()
-	ci := crashInfo(d, o.panicString, stderr)
+	k, kerr := analyze.Open(d, analyze.Config{})
+	ci := crashInfo(d, k, o.panicString, stderr)
 	var pf *analyze.PageFilter
 	if o.filter&^analyze.DumpLevelZero != 0 {
-		k, err := analyze.Open(d, analyze.Config{})
-		if err != nil {
-			return err
+		if kerr != nil {
+			return kerr
 		}
 		if pf, err = analyze.FilterPages(k, o.filter); err != nil {
 			return fmt.Errorf("--filter %d: %w", o.filter, err)
@@ -236,10 +236,9 @@ func notSameFile(in, out string) error {
 // crash: the panic CPU and each CPU's current task, through the kernel's
 // own symbols (kallsyms via VMCOREINFO; no vmlinux needed). What cannot
 // be found is left unknown.
-func crashInfo(d *vmcore.Dump, panicString string, stderr io.Writer) vmcore.CrashInfo {
+func crashInfo(d *vmcore.Dump, k *analyze.Kernel, panicString string, stderr io.Writer) vmcore.CrashInfo {
 	ci := vmcore.CrashInfo{PanicString: panicString}
-	k, err := analyze.Open(d, analyze.Config{})
-	if err != nil {
+	if k == nil {
 		return ci
 	}
 	if cpu, _, err := analyze.PanicCPU(k); err == nil {
