@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -272,5 +273,20 @@ func TestConvertFilterBitsMakedumpfile(t *testing.T) {
 				t.Errorf("level %d dropped nothing", level)
 			}
 		})
+	}
+}
+
+// TestConvertFilterCompareFiles compares the kept pages of a kcrash and
+// a makedumpfile output of the same input at level 31, for
+// bench/readall.sh: KCRASH_FILTER_COMPARE="ORIG KCRASH MAKEDUMPFILE".
+func TestConvertFilterCompareFiles(t *testing.T) {
+	files := strings.Fields(os.Getenv("KCRASH_FILTER_COMPARE"))
+	if len(files) != 3 {
+		t.Skip("KCRASH_FILTER_COMPARE not set")
+	}
+	d := compareKept(t, files[0], files[1], files[2], memMapped(t, files[0]), filterFor(t, files[0], 31).Excluded)
+	t.Logf("%v", d)
+	if len(d.onlyOurs) > 0 || len(d.onlyTheirs) > 0 {
+		t.Errorf("kept sets differ: kcrash only: %v; makedumpfile only: %v", head(d.onlyOurs), head(d.onlyTheirs))
 	}
 }
