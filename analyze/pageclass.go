@@ -542,7 +542,7 @@ func (k *Kernel) readStructPages(buf []byte, va VirtAddr) (bad []pfnSpan) {
 				for off := uint64(0); off < n; {
 					m := min(n-off, 4096-uint64(a+VirtAddr(off))%4096)
 					if _, err := k.dump.ReadAt(buf[done+off:done+off+m], pa+vmcore.PhysAddr(off)); err != nil {
-						bad = append(bad, pfnSpan{done + off, done + off + m})
+						bad = addBad(bad, done+off, done+off+m)
 					}
 					off += m
 				}
@@ -551,11 +551,21 @@ func (k *Kernel) readStructPages(buf []byte, va VirtAddr) (bad []pfnSpan) {
 			}
 		}
 		if err != nil {
-			bad = append(bad, pfnSpan{done, done + n})
+			bad = addBad(bad, done, done+n)
 		}
 		done += n
 	}
 	return bad
+}
+
+// addBad appends the byte range [start, end) to bad, merging it with the
+// last range when they touch.
+func addBad(bad []pfnSpan, start, end uint64) []pfnSpan {
+	if n := len(bad); n > 0 && bad[n-1].end == start {
+		bad[n-1].end = end
+		return bad
+	}
+	return append(bad, pfnSpan{start, end})
 }
 
 // translateSpan translates va and says how many bytes from it are

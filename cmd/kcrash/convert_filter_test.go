@@ -165,6 +165,15 @@ func TestConvertFilterMatchesMakedumpfile(t *testing.T) {
 			t.Errorf("%s: nothing dropped or nothing kept: %v", name, d)
 		}
 	}
+	// The ELF output keeps the same pages, the others in p_filesz <
+	// p_memsz tails.
+	elf := filepath.Join(dir, "d31.elf")
+	if _, stderr, code := kcrash(t, "", "convert", "--to", "elf", "--filter", "31", "--verify", orig, elf); code != 0 {
+		t.Fatalf("--to elf: exit %d: %s", code, stderr)
+	}
+	if d := compareKept(t, orig, elf, ours, mapped, filtered); len(d.onlyOurs)+len(d.onlyTheirs) > 0 || d.zeroRecorded+d.beyondRAM > 0 {
+		t.Errorf("ELF and kdump outputs keep different pages: %v", d)
+	}
 	// Re-filtering makedumpfile's -d 31 output at 31 finds nothing more
 	// to drop but its zero pages (recorded as zero there, excluded here).
 	re := filepath.Join(dir, "re.kdump")
