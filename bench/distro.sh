@@ -132,6 +132,8 @@ print(get_dmesg(prog).decode())" >> "$results"
 	measure "kcrash|dumpinfo" "$BENCH/kcrash" dumpinfo "$BENCH/vmcore.elf" >> "$results"
 	# Reading every page: kcrash's benchmark beside makedumpfile rewriting the same dump.
 	measure "makedumpfile -c -d 31 ELF->kdump" makedumpfile -f -c -d 31 vmcore-phdr40.elf vmcore-bench.kdump >> "$results" || true
+	measure "kcrash convert --filter 31 ELF->kdump" "$BENCH/kcrash" convert --to kdump --compress zlib --filter 31 vmcore-phdr40.elf "$BENCH/vmcore-bench-kcrash.kdump" >> "$results" || true
+	rm -f "$BENCH/vmcore-bench-kcrash.kdump"
 	python3 - "$results" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
@@ -146,6 +148,9 @@ for q in ("sys", "sym jiffies", "struct task_struct -o", "ps", "bt -a", "foreach
     d = t.get("drgn|" + q) or t.get("drgn|tasks")
     if k and d:
         print("kcrash/drgn  %-26s wall %.3fx  RSS %.3fx" % (q, k[0] / d[0], k[1] / d[1]))
+k, m = t.get("kcrash convert --filter 31 ELF->kdump"), t.get("makedumpfile -c -d 31 ELF->kdump")
+if k and m:
+    print("kcrash/makedumpfile -d 31 ELF->kdump     wall %.3fx  RSS %.3fx" % (k[0] / m[0], k[1] / m[1]))
 PY
 }
 

@@ -14,6 +14,10 @@ type CompareOptions struct {
 	// ZeroDropped: all-zero pages of the original may be excluded
 	// (WriteOptions.DropZero).
 	ZeroDropped bool
+	// Filtered, when set, names the frames a page filter was allowed to
+	// exclude (WriteOptions.Exclude): pages with data in the original
+	// may be excluded in the copy only where it reports true.
+	Filtered func(pfn PFN) bool
 	// Progress, when set, is called now and then with the frames
 	// compared so far; an error it returns stops the comparison.
 	Progress func(done uint64) error
@@ -26,12 +30,17 @@ type CompareStats struct {
 	Excluded       uint64 // excluded in both
 	ExcludedAsZero uint64 // excluded in the original, zeros in the copy
 	ZeroDropped    uint64 // zeros in the original, excluded in the copy
+	Filtered       uint64 // data in the original, excluded in the copy by the filter
 	NotDumped      uint64 // without data in both
 }
 
 func (s CompareStats) String() string {
-	return fmt.Sprintf("%d frames: %d pages identical, %d excluded in both, %d excluded pages read as zero, %d zero pages dropped, %d not dumped in both",
-		s.Frames, s.Identical, s.Excluded, s.ExcludedAsZero, s.ZeroDropped, s.NotDumped)
+	filtered := ""
+	if s.Filtered > 0 {
+		filtered = fmt.Sprintf(", %d pages filtered out", s.Filtered)
+	}
+	return fmt.Sprintf("%d frames: %d pages identical, %d excluded in both, %d excluded pages read as zero, %d zero pages dropped%s, %d not dumped in both",
+		s.Frames, s.Identical, s.Excluded, s.ExcludedAsZero, s.ZeroDropped, filtered, s.NotDumped)
 }
 
 // ErrMismatch: a converted dump does not hold what the original holds.
@@ -71,6 +80,8 @@ func Compare(orig, conv *Dump, o CompareOptions) (CompareStats, error) {
 					return st, mismatch(pg.PFN, "contents differ")
 				}
 				st.Identical++
+			case o.Filtered != nil && errors.Is(rerr, ErrExcluded) && o.Filtered(pg.PFN):
+				st.Filtered++
 			case o.ZeroDropped && errors.Is(rerr, ErrExcluded) && isZero(pg.Data):
 				st.ZeroDropped++
 			default:

@@ -27,12 +27,24 @@ func (p Page) Addr(pageSize uint64) PhysAddr { return PhysAddr(uint64(p.PFN) * p
 // yielded as PageNotDumped; corrupt page data ends the iteration with an
 // error wrapping ErrCorrupt. Frames between ranges are not yielded: they
 // are not part of the dump.
-func (d *Dump) Pages() iter.Seq2[Page, error] {
+func (d *Dump) Pages() iter.Seq2[Page, error] { return d.pages(nil) }
+
+// pages is Pages, but without reading the data of the present and zero
+// pages skip names (unless the file lost them): those come with Data
+// nil. Writers pass their page filter, so that pages they drop cost no
+// read.
+func (d *Dump) pages(skip func(PFN) bool) iter.Seq2[Page, error] {
 	return func(yield func(Page, error) bool) {
 		ps := d.b.pageSize
 		buf := make([]byte, ps)
 		for pfn, state := range d.pageFrames() {
 			p := Page{PFN: pfn, State: state}
+			if skip != nil && (state == PagePresent || state == PageZero) && skip(pfn) && !d.inMissing(pfn) {
+				if !yield(p, nil) {
+					return
+				}
+				continue
+			}
 			switch state {
 			case PagePresent:
 				_, err := d.b.mem.readAt(buf, PhysAddr(uint64(pfn)*ps))
@@ -90,6 +102,19 @@ func (d *Dump) pageFrames() iter.Seq2[PFN, PageState] {
 			next = last + 1
 		}
 	}
+}
+
+// inMissing reports whether part of the page lies where a truncated
+// file lost the data.
+func (d *Dump) inMissing(pfn PFN) bool {
+	ps := d.b.pageSize
+	start := PhysAddr(uint64(pfn) * ps)
+	for _, m := range d.b.missing {
+		if m.Start < start+PhysAddr(ps) && start < m.End {
+			return true
+		}
+	}
+	return false
 }
 
 // partialPage reads a page that only some of the dump's ranges cover,

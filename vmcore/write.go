@@ -33,6 +33,17 @@ type WriteOptions struct {
 	// (makedumpfile's dump level bit 1). Formats without a notion of
 	// excluded pages (LKCD) reject it.
 	DropZero bool
+	// Exclude, when set, names the frames a page filter leaves out:
+	// pages with data for which it reports true are recorded as
+	// excluded instead of written (makedumpfile's dump level bits 2-16,
+	// decided by the caller from the kernel's struct pages). It may be
+	// asked more than once for a frame and must answer the same each
+	// time. Formats without a notion of excluded pages (LKCD) reject it.
+	Exclude func(pfn PFN) bool
+	// FilterLevel is the dump level Exclude implements, recorded in
+	// headers that have room for it (kdump's dump_level) together with
+	// bit 1 for DropZero.
+	FilterLevel int
 	// Progress, when set, is called after each batch of pages with the
 	// page frames handled so far and the total. An error it returns
 	// stops the writer, which returns that error: the way to cancel.
@@ -46,6 +57,7 @@ type WriteStats struct {
 	Zero      uint64 // of Present: all-zero pages (written as such where the format can)
 	Excluded  uint64 // excluded in the input and recorded as excluded in the output
 	ZeroAsExc uint64 // all-zero pages dropped as excluded (DropZero)
+	Filtered  uint64 // pages with data dropped as excluded because Exclude said so
 	// ExcludedAsZero counts excluded pages of the input written as zero
 	// pages because the caller asked for it (LKCD cannot say "excluded").
 	ExcludedAsZero uint64
@@ -56,8 +68,12 @@ type WriteStats struct {
 }
 
 func (s WriteStats) String() string {
-	return fmt.Sprintf("%d frames: %d pages written (%d all-zero, %d stored raw), %d excluded kept excluded, %d zero pages dropped, %d excluded written as zero, %d not dumped; %d bytes written",
-		s.Frames, s.Present, s.Zero, s.Stored, s.Excluded, s.ZeroAsExc, s.ExcludedAsZero, s.NotDumped, s.BytesOut)
+	filtered := ""
+	if s.Filtered > 0 {
+		filtered = fmt.Sprintf(", %d pages filtered out", s.Filtered)
+	}
+	return fmt.Sprintf("%d frames: %d pages written (%d all-zero, %d stored raw), %d excluded kept excluded, %d zero pages dropped%s, %d excluded written as zero, %d not dumped; %d bytes written",
+		s.Frames, s.Present, s.Zero, s.Stored, s.Excluded, s.ZeroAsExc, filtered, s.ExcludedAsZero, s.NotDumped, s.BytesOut)
 }
 
 // ErrExcludedPages: the output format cannot represent pages a filter
@@ -165,6 +181,7 @@ type pageOut struct {
 	state      PageState // of the input
 	zero       bool      // the data is all zeros
 	compressed bool      // out holds the compressed page
+	skipped    bool      // the filter drops it: data not read
 	data       []byte    // the page (present and zero pages)
 	out        []byte    // compressed bytes when compressed
 }
@@ -219,7 +236,8 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 				for j := 0; j < b.n; j++ {
 					p := &b.pages[j]
 					p.compressed = false
-					if p.state != PagePresent && p.state != PageZero {
+					if p.state != PagePresent && p.state != PageZero || p.skipped {
+						p.zero = false
 						continue
 					}
 					p.zero = p.state == PageZero || isZero(p.data)
@@ -254,7 +272,7 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 			b = nil
 			return true
 		}
-		for pg, err := range d.Pages() {
+		for pg, err := range d.pages(o.Exclude) {
 			if b == nil {
 				select {
 				case b = <-free:
@@ -270,6 +288,7 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 			}
 			p := &b.pages[b.n]
 			p.pfn, p.state = pg.PFN, pg.State
+			p.skipped = (pg.State == PagePresent || pg.State == PageZero) && pg.Data == nil
 			if pg.Data != nil {
 				copy(p.data, pg.Data)
 			}
@@ -368,11 +387,16 @@ func (p *plan) add(pfn PFN, st PageState) {
 	p.runs = append(p.runs, frameRun{start: pfn, n: 1, state: st})
 }
 
-// outState maps an input page to what the output holds for it.
-func outState(in PageState, zero, dropZero bool) PageState {
+// outState maps an input page to what the output holds for it. The
+// filter comes first, then zero pages, as makedumpfile checks for zeros
+// only among the pages its bitmap kept.
+func (o WriteOptions) outState(pfn PFN, in PageState, zero bool) PageState {
 	switch in {
 	case PagePresent, PageZero:
-		if dropZero && zero {
+		if o.Exclude != nil && o.Exclude(pfn) {
+			return PageExcluded
+		}
+		if o.DropZero && zero {
 			return PageExcluded
 		}
 		return PagePresent
@@ -382,17 +406,28 @@ func outState(in PageState, zero, dropZero bool) PageState {
 	return PageNotDumped
 }
 
+// countDropped counts a page with data that the output excludes: by
+// the filter or as a zero page.
+func (o WriteOptions) countDropped(st *WriteStats, pfn PFN) {
+	if o.Exclude != nil && o.Exclude(pfn) {
+		st.Filtered++
+	} else {
+		st.ZeroAsExc++
+	}
+}
+
 // makePlan classifies every frame. It reads page data only when zero
-// pages are to be dropped; otherwise the dump's index suffices, with
-// frames a truncated file lost counted as not dumped.
+// pages are to be dropped; otherwise the dump's index (and the Exclude
+// filter) suffices, with frames a truncated file lost counted as not
+// dumped.
 func makePlan(d *Dump, o WriteOptions) (*plan, error) {
 	p := &plan{}
 	if o.DropZero {
-		for pg, err := range d.Pages() {
+		for pg, err := range d.pages(o.Exclude) {
 			if err != nil {
 				return nil, err
 			}
-			st := outState(pg.State, pg.Data != nil && isZero(pg.Data), true)
+			st := o.outState(pg.PFN, pg.State, pg.Data != nil && isZero(pg.Data))
 			if pg.State == PageExcluded {
 				p.inExcluded++
 			}
@@ -415,7 +450,7 @@ func makePlan(d *Dump, o WriteOptions) (*plan, error) {
 		if st == PageExcluded {
 			p.inExcluded++
 		}
-		p.add(pfn, outState(st, false, false))
+		p.add(pfn, o.outState(pfn, st, false))
 	}
 	return p, nil
 }

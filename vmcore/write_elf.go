@@ -130,7 +130,7 @@ func WriteELF(w io.Writer, d *Dump, o WriteOptions) (WriteStats, error) {
 	check := planCheck{p: p}
 	count := pageCounter{o: o, total: p.frames}
 	err = pipeline(d, o, CompressNone, func(pg *pageOut) error {
-		out := outState(pg.state, pg.zero, o.DropZero)
+		out := o.outState(pg.pfn, pg.state, pg.zero)
 		if err := check.next(pg.pfn, out); err != nil {
 			return err
 		}
@@ -149,7 +149,7 @@ func WriteELF(w io.Writer, d *Dump, o WriteOptions) (WriteStats, error) {
 		case out == PageExcluded && pg.state == PageExcluded:
 			st.Excluded++
 		case out == PageExcluded:
-			st.ZeroAsExc++
+			o.countDropped(&st, pg.pfn)
 		default:
 			st.NotDumped++
 		}

@@ -140,6 +140,7 @@ func WriteKdump(w io.WriterAt, d *Dump, o KdumpOptions) (WriteStats, error) {
 	if o.DropZero {
 		level |= 1
 	}
+	level |= int32(o.FilterLevel)
 	le.PutUint32(sub[8:], uint32(level))
 	noteOff := uint64(bs + kdumpSubHeaderSize)
 	if len(notes) > 0 {
@@ -177,7 +178,7 @@ func WriteKdump(w io.WriterAt, d *Dump, o KdumpOptions) (WriteStats, error) {
 	off := dataOff
 	count := pageCounter{o: o.WriteOptions, total: p.frames}
 	err = pipeline(d, o.WriteOptions, comp, func(pg *pageOut) error {
-		out := outState(pg.state, pg.zero, o.DropZero)
+		out := o.outState(pg.pfn, pg.state, pg.zero)
 		n := uint64(pg.pfn)
 		st.Frames++
 		switch {
@@ -224,7 +225,7 @@ func WriteKdump(w io.WriterAt, d *Dump, o KdumpOptions) (WriteStats, error) {
 			if pg.state == PageExcluded {
 				st.Excluded++
 			} else {
-				st.ZeroAsExc++
+				o.countDropped(&st, pg.pfn)
 			}
 		default:
 			st.NotDumped++

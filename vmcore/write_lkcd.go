@@ -83,6 +83,9 @@ func WriteLKCD(w io.Writer, d *Dump, o LKCDOptions) (WriteStats, error) {
 	if o.DropZero {
 		return st, fmt.Errorf("lkcd: cannot drop zero pages: LKCD has no notion of an excluded page")
 	}
+	if o.Exclude != nil {
+		return st, fmt.Errorf("lkcd: cannot filter pages out: LKCD has no notion of an excluded page")
+	}
 	ps := d.PageSize()
 	p, err := makePlan(d, o.WriteOptions)
 	if err != nil {

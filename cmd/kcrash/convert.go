@@ -52,9 +52,21 @@ frame: pages with data are written, pages a filter excluded stay excluded
   --to kdump   makedumpfile's kdump-compressed format (header version 6),
                zlib by default, or zstd, snappy, none.
 
-  --filter LEVEL  makedumpfile's dump level; only bit 1 (zero pages) is
-               supported, as it needs no kernel knowledge.
-  --verify     re-open OUT and compare every page with IN before keeping it.
+  --filter LEVEL  makedumpfile's dump level (-d), the sum of:
+                 1  pages filled with zeros
+                 2  page cache pages without private data
+                 4  page cache pages, with private data or not
+                 8  user process data (anonymous and hugetlbfs pages)
+                16  free pages (the buddy allocator's)
+               Bits 2-16 classify each page by the crashed kernel's struct
+               page (mem_map through VMCOREINFO's mem_section, as
+               makedumpfile does), and also drop hwpoison and offline
+               pages. A page whose struct page cannot be read, or that no
+               memory section maps, is kept; convert prints the counts.
+               Pages filtered out are recorded as excluded (ELF: the
+               p_filesz < p_memsz tail of a PT_LOAD); LKCD refuses.
+  --verify     re-open OUT and compare every page with IN before keeping it:
+               each page filtered out must be one the filter excluded.
 
 OUT is written to a temporary file in its directory and renamed over OUT
 only when complete (and verified), so a failed or interrupted conversion
@@ -71,7 +83,7 @@ never leaves a file under OUT.`,
 	f := c.Flags()
 	f.StringVar(&o.to, "to", "", "output format: lkcd, elf or kdump")
 	f.StringVar(&o.compress, "compress", "", "page compression: zlib (default), zstd, snappy (kdump only) or none")
-	f.IntVar(&o.filter, "filter", 0, "dump level: bit 1 (value 1) drops zero pages; other bits are not supported yet")
+	f.IntVar(&o.filter, "filter", 0, "dump level as makedumpfile's -d: 1 zero, 2 cache, 4 cache with private data, 8 user data, 16 free pages")
 	f.BoolVar(&o.verify, "verify", false, "re-open the output and compare every page with the input")
 	f.BoolVar(&o.excludedAsZero, "excluded-as-zero", false, "LKCD: write pages excluded from the input as zero pages")
 	f.StringVar(&o.panicString, "panic-string", "", "LKCD: the panic message for dh_panic_string (default: found in the kernel log as crash finds it)")
@@ -88,11 +100,8 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 	default:
 		return fmt.Errorf("--to %q: want lkcd, elf or kdump", o.to)
 	}
-	if o.filter&^1 != 0 {
-		return fmt.Errorf("--filter %d: only bit 1 (zero pages) is supported; excluding cache, user or free pages needs the kernel's page structures, not done yet", o.filter)
-	}
-	if o.filter < 0 {
-		return fmt.Errorf("--filter %d: not a dump level", o.filter)
+	if o.filter < 0 || o.filter > analyze.DumpLevelAll {
+		return fmt.Errorf("--filter %d: not a dump level (0 to 31)", o.filter)
 	}
 	comp := vmcore.Compression(o.compress)
 	if o.to == "elf" && comp != "" && comp != vmcore.CompressNone {
@@ -113,7 +122,18 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 		return err
 	}
 	defer d.Close()
-	ci := crashInfo(d, o.panicString, stderr)
+	k, kerr := analyze.Open(d, analyze.Config{})
+	ci := crashInfo(d, k, o.panicString, stderr)
+	var pf *analyze.PageFilter
+	if o.filter&^analyze.DumpLevelZero != 0 {
+		if kerr != nil {
+			return kerr
+		}
+		if pf, err = analyze.FilterPages(k, o.filter); err != nil {
+			return fmt.Errorf("--filter %d: %w", o.filter, err)
+		}
+		fmt.Fprintf(stdout, "filter: %v\n", pf.Counts)
+	}
 
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".kcrash-*.tmp")
 	if err != nil {
@@ -130,11 +150,15 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 	wo := vmcore.WriteOptions{
 		Compression: comp,
 		Workers:     o.workers,
-		DropZero:    o.filter&1 != 0,
+		DropZero:    o.filter&analyze.DumpLevelZero != 0,
 		Progress: func(done, total uint64) error {
 			prog.show(done, total)
 			return ctx.Err()
 		},
+	}
+	if pf != nil {
+		wo.Exclude = pf.Excluded
+		wo.FilterLevel = o.filter &^ analyze.DumpLevelZero
 	}
 	var st vmcore.WriteStats
 	switch o.to {
@@ -160,7 +184,7 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 		return err
 	}
 	if o.verify {
-		cs, err := verifyConversion(ctx, d, tmp.Name(), st, o, stderr)
+		cs, err := verifyConversion(ctx, d, tmp.Name(), st, o, pf, stderr)
 		if err != nil {
 			return fmt.Errorf("verifying %s: %w", out, err)
 		}
@@ -212,10 +236,9 @@ func notSameFile(in, out string) error {
 // crash: the panic CPU and each CPU's current task, through the kernel's
 // own symbols (kallsyms via VMCOREINFO; no vmlinux needed). What cannot
 // be found is left unknown.
-func crashInfo(d *vmcore.Dump, panicString string, stderr io.Writer) vmcore.CrashInfo {
+func crashInfo(d *vmcore.Dump, k *analyze.Kernel, panicString string, stderr io.Writer) vmcore.CrashInfo {
 	ci := vmcore.CrashInfo{PanicString: panicString}
-	k, err := analyze.Open(d, analyze.Config{})
-	if err != nil {
+	if k == nil {
 		return ci
 	}
 	if cpu, _, err := analyze.PanicCPU(k); err == nil {
@@ -301,7 +324,7 @@ func panicMessage(recs []analyze.LogRecord) string {
 	return ""
 }
 
-func verifyConversion(ctx context.Context, d *vmcore.Dump, path string, st vmcore.WriteStats, o convertOptions, stderr io.Writer) (vmcore.CompareStats, error) {
+func verifyConversion(ctx context.Context, d *vmcore.Dump, path string, st vmcore.WriteStats, o convertOptions, pf *analyze.PageFilter, stderr io.Writer) (vmcore.CompareStats, error) {
 	c, err := vmcore.Open(path, vmcore.Options{})
 	if err != nil {
 		return vmcore.CompareStats{}, err
@@ -309,7 +332,12 @@ func verifyConversion(ctx context.Context, d *vmcore.Dump, path string, st vmcor
 	defer c.Close()
 	prog := newProgress(stderr, "verifying")
 	defer prog.done()
+	var filtered func(vmcore.PFN) bool
+	if pf != nil {
+		filtered = pf.Excluded
+	}
 	return vmcore.Compare(d, c, vmcore.CompareOptions{
+		Filtered:       filtered,
 		ExcludedAsZero: st.ExcludedAsZero > 0,
 		ZeroDropped:    o.filter&1 != 0,
 		Progress: func(done uint64) error {

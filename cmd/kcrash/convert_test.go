@@ -148,7 +148,7 @@ func TestConvertRefusals(t *testing.T) {
 		errHas string
 	}{
 		{"lkcd of a filtered dump", []string{"--to", "lkcd", filtered}, "excluded-as-zero"},
-		{"filter bits", []string{"--to", "kdump", "--filter", "31", filtered}, "only bit 1"},
+		{"filter level", []string{"--to", "kdump", "--filter", "32", filtered}, "not a dump level"},
 		{"lkcd filter", []string{"--to", "lkcd", "--filter", "1", filtered}, "LKCD cannot"},
 		{"elf compression", []string{"--to", "elf", "--compress", "zlib", filtered}, "not compressed"},
 		{"format", []string{"--to", "diskdump", filtered}, "want lkcd"},

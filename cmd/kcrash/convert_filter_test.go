@@ -1,0 +1,301 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kcrash/kcrash/analyze"
+	"github.com/kcrash/kcrash/internal/coretest"
+	"github.com/kcrash/kcrash/vmcore"
+)
+
+// keptDiff compares which page frames two filtered dumps of the same
+// memory keep (hold data for): ours is kcrash's output, theirs
+// makedumpfile's, orig the unfiltered input both were made from.
+type keptDiff struct {
+	bothKept    uint64 // data in both
+	bothDropped uint64 // excluded in both
+	// Explained differences:
+	// zeroRecorded: all-zero pages kcrash excludes (bit 1) and
+	// makedumpfile's kdump output keeps as its shared zero page
+	// (write_kdump_pages: a zero page gets the zero page's descriptor
+	// and stays in the 2nd bitmap; only its ELF output excludes them).
+	zeroRecorded uint64
+	// beyondRAM: frames no memory section maps (QEMU's ROM and device
+	// memory): makedumpfile's dump ends at the kernel's max_mapnr and
+	// leaves them out; kcrash keeps every frame it cannot classify
+	// (dropping only the all-zero ones at bit 1).
+	beyondRAM uint64
+	// Unexplained: kept by one and not the other.
+	onlyOurs, onlyTheirs []vmcore.PFN
+}
+
+func (d keptDiff) String() string {
+	return fmt.Sprintf("kept by both %d, excluded by both %d; explained: %d zero pages recorded as zero by makedumpfile and excluded by kcrash, %d frames beyond RAM absent from makedumpfile's dump; unexplained: %d kept by kcrash only, %d kept by makedumpfile only",
+		d.bothKept, d.bothDropped, d.zeroRecorded, d.beyondRAM, len(d.onlyOurs), len(d.onlyTheirs))
+}
+
+func hasData(s vmcore.PageState) bool { return s == vmcore.PagePresent || s == vmcore.PageZero }
+
+// compareKept walks every frame of orig with data and compares what
+// ours and theirs keep. mapped tells the frames a memory section maps,
+// filtered those kcrash's page filter excluded.
+func compareKept(t *testing.T, orig, ours, theirs string, mapped, filtered func(vmcore.PFN) bool) keptDiff {
+	t.Helper()
+	open := func(p string) *vmcore.Dump {
+		d, err := vmcore.Open(p, vmcore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		return d
+	}
+	o, a, b := open(orig), open(ours), open(theirs)
+	var d keptDiff
+	for pg, err := range o.Pages() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hasData(pg.State) {
+			continue
+		}
+		sa, sb := a.PageState(pg.PFN), b.PageState(pg.PFN)
+		ka, kb := hasData(sa), hasData(sb)
+		switch {
+		case ka && kb:
+			d.bothKept++
+		case !ka && !kb && sb == vmcore.PageExcluded:
+			d.bothDropped++
+		case !ka && sb == vmcore.PageZero && !filtered(pg.PFN) && allZero(pg.Data):
+			d.zeroRecorded++
+		case sb == vmcore.PageNotDumped && !mapped(pg.PFN):
+			d.beyondRAM++
+		case ka:
+			d.onlyOurs = append(d.onlyOurs, pg.PFN)
+		default:
+			d.onlyTheirs = append(d.onlyTheirs, pg.PFN)
+		}
+	}
+	return d
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// filterFor classifies orig's pages at level, as convert does.
+func filterFor(t *testing.T, orig string, level int) *analyze.PageFilter {
+	t.Helper()
+	d, err := vmcore.Open(orig, vmcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	k, err := analyze.Open(d, analyze.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := analyze.FilterPages(k, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// memMapped says which frames of orig a present memory section maps
+// (the frames makedumpfile's max_mapnr covers).
+func memMapped(t *testing.T, orig string) func(vmcore.PFN) bool {
+	t.Helper()
+	d, err := vmcore.Open(orig, vmcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	k, err := analyze.Open(d, analyze.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapped, err := analyze.MemoryMapped(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mapped
+}
+
+// TestConvertFilterMatchesMakedumpfile converts the unfiltered QEMU
+// dump with --filter 31 and compares the frames kept with those
+// makedumpfile 1.7.2 kept at -d 31 from the same memory (the committed
+// vmcore-d31-zlib.kdump). The only difference allowed is the frames
+// beyond the kernel's RAM (QEMU's ROM and device memory), which no
+// memory section maps: makedumpfile's max_mapnr ends with the kernel's
+// memory map and leaves them out of its dump, convert keeps every frame
+// of its input that it cannot classify.
+func TestConvertFilterMatchesMakedumpfile(t *testing.T) {
+	orig := coretest.Path(t, "qemu-4l/vmcore.elf")
+	dir := t.TempDir()
+	ours := filepath.Join(dir, "d31.kdump")
+	stdout, stderr, code := kcrash(t, "", "convert", "--to", "kdump", "--filter", "31", "--verify", orig, ours)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	t.Logf("%s", stdout)
+	if !strings.Contains(stdout, "pages filtered out") {
+		t.Errorf("no filtered pages reported: %q", stdout)
+	}
+	mapped, filtered := memMapped(t, orig), filterFor(t, orig, 31).Excluded
+	// makedumpfile 1.7.2 (-c) and 1.7.6 (-z) made these from the same
+	// memory.
+	for _, name := range []string{"vmcore-d31-zlib.kdump", "vmcore-d31-zstd.kdump"} {
+		theirs := coretest.Path(t, "qemu-4l/"+name)
+		d := compareKept(t, orig, ours, theirs, mapped, filtered)
+		t.Logf("%s: %v", name, d)
+		if len(d.onlyOurs) > 0 || len(d.onlyTheirs) > 0 {
+			t.Errorf("%s: kept sets differ: %v; kcrash only: %v; makedumpfile only: %v", name, d, head(d.onlyOurs), head(d.onlyTheirs))
+		}
+		if d.bothDropped == 0 || d.bothKept == 0 {
+			t.Errorf("%s: nothing dropped or nothing kept: %v", name, d)
+		}
+	}
+	// The ELF output keeps the same pages, the others in p_filesz <
+	// p_memsz tails.
+	elf := filepath.Join(dir, "d31.elf")
+	if _, stderr, code := kcrash(t, "", "convert", "--to", "elf", "--filter", "31", "--verify", orig, elf); code != 0 {
+		t.Fatalf("--to elf: exit %d: %s", code, stderr)
+	}
+	if d := compareKept(t, orig, elf, ours, mapped, filtered); len(d.onlyOurs)+len(d.onlyTheirs) > 0 || d.zeroRecorded+d.beyondRAM > 0 {
+		t.Errorf("ELF and kdump outputs keep different pages: %v", d)
+	}
+	// Re-filtering makedumpfile's -d 31 output at 31 finds nothing more
+	// to drop but its zero pages (recorded as zero there, excluded here).
+	re := filepath.Join(dir, "re.kdump")
+	stdout, stderr, code = kcrash(t, "", "convert", "--to", "kdump", "--filter", "31", "--verify",
+		coretest.Path(t, "qemu-4l/vmcore-d31-zlib.kdump"), re)
+	if code != 0 {
+		t.Fatalf("re-filtering: exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stdout, "pages filtered out") || !strings.Contains(stdout, "27727 excluded kept excluded") {
+		t.Errorf("re-filtering makedumpfile's -d 31 dump: %s", stdout)
+	}
+	// The header says what was done.
+	k, err := vmcore.Open(ours, vmcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if lv := k.Kdump().DumpLevel; lv != 31 {
+		t.Errorf("dump_level %d, want 31", lv)
+	}
+}
+
+func head(p []vmcore.PFN) string {
+	var b strings.Builder
+	for i, x := range p {
+		if i == 8 {
+			fmt.Fprintf(&b, " …")
+			break
+		}
+		fmt.Fprintf(&b, " %#x", uint64(x))
+	}
+	return b.String()
+}
+
+// TestPageFilterClasses checks that each class the corpus kernel has
+// is found: a filter that finds nothing would pass a comparison of
+// empty sets.
+func TestPageFilterClasses(t *testing.T) {
+	orig := coretest.Path(t, "qemu-4l/vmcore.elf")
+	f := filterFor(t, orig, analyze.DumpLevelAll)
+	c := f.Counts
+	t.Logf("%v", c)
+	if c.Cache == 0 || c.User == 0 || c.Free == 0 || c.Scanned == 0 {
+		t.Errorf("a class is empty: %v", c)
+	}
+	if c.Unreadable != 0 {
+		t.Errorf("%d struct pages unreadable in an unfiltered dump", c.Unreadable)
+	}
+	// Each bit alone excludes its class and nothing else's.
+	for _, tc := range []struct {
+		level int
+		want  func(analyze.PageFilterCounts) uint64
+	}{
+		{analyze.DumpLevelCache, func(x analyze.PageFilterCounts) uint64 { return x.Cache }},
+		{analyze.DumpLevelCachePrivate, func(x analyze.PageFilterCounts) uint64 { return x.Cache + x.CachePrivate }},
+		{analyze.DumpLevelUser, func(x analyze.PageFilterCounts) uint64 { return x.User }},
+		{analyze.DumpLevelFree, func(x analyze.PageFilterCounts) uint64 { return x.Free }},
+	} {
+		g := filterFor(t, orig, tc.level).Counts
+		if n := tc.want(g); n == 0 || n != g.Excluded()-g.HWPoison-g.Offline {
+			t.Errorf("level %d: %v", tc.level, g)
+		}
+	}
+	if f.Excluded(0) && f.Excluded(1) && f.Excluded(2) {
+		t.Errorf("the first frames (BIOS data) are excluded")
+	}
+}
+
+// TestConvertFilterBitsMakedumpfile compares each dump-level bit alone
+// with makedumpfile run on the same input, when makedumpfile is
+// installed (it reads the ELF with its program headers at 0x40).
+func TestConvertFilterBitsMakedumpfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs makedumpfile")
+	}
+	mdf, err := exec.LookPath("makedumpfile")
+	if err != nil {
+		t.Skip("no makedumpfile")
+	}
+	orig := coretest.Path(t, "qemu-4l/vmcore.elf")
+	dir := t.TempDir()
+	// makedumpfile 1.7.x reads program headers at 0x40 only: give it
+	// kcrash's ELF conversion, the same pages.
+	in := filepath.Join(dir, "in.elf")
+	if _, stderr, code := kcrash(t, "", "convert", "--to", "elf", orig, in); code != 0 {
+		t.Fatalf("convert --to elf: %s", stderr)
+	}
+	mapped := memMapped(t, orig)
+	for _, level := range []int{2, 4, 8, 16, 31} {
+		t.Run(fmt.Sprint(level), func(t *testing.T) {
+			theirs := filepath.Join(dir, fmt.Sprintf("mdf-%d.kdump", level))
+			out, err := exec.Command(mdf, "-c", "-d", fmt.Sprint(level), in, theirs).CombinedOutput()
+			if err != nil {
+				t.Skipf("makedumpfile -d %d: %v\n%s", level, err, out)
+			}
+			ours := filepath.Join(dir, fmt.Sprintf("kcrash-%d.kdump", level))
+			if _, stderr, code := kcrash(t, "", "convert", "--to", "kdump", "--filter", fmt.Sprint(level), "--verify", orig, ours); code != 0 {
+				t.Fatalf("convert: %s", stderr)
+			}
+			d := compareKept(t, orig, ours, theirs, mapped, filterFor(t, orig, level).Excluded)
+			t.Logf("-d %d: %v", level, d)
+			if len(d.onlyOurs) > 0 || len(d.onlyTheirs) > 0 {
+				t.Errorf("kept sets differ: %v; kcrash only: %v; makedumpfile only: %v", d, head(d.onlyOurs), head(d.onlyTheirs))
+			}
+			if d.bothDropped == 0 {
+				t.Errorf("level %d dropped nothing", level)
+			}
+		})
+	}
+}
+
+// TestConvertFilterCompareFiles compares the kept pages of a kcrash and
+// a makedumpfile output of the same input at level 31, for
+// bench/readall.sh: KCRASH_FILTER_COMPARE="ORIG KCRASH MAKEDUMPFILE".
+func TestConvertFilterCompareFiles(t *testing.T) {
+	files := strings.Fields(os.Getenv("KCRASH_FILTER_COMPARE"))
+	if len(files) != 3 {
+		t.Skip("KCRASH_FILTER_COMPARE not set")
+	}
+	d := compareKept(t, files[0], files[1], files[2], memMapped(t, files[0]), filterFor(t, files[0], 31).Excluded)
+	t.Logf("%v", d)
+	if len(d.onlyOurs) > 0 || len(d.onlyTheirs) > 0 {
+		t.Errorf("kept sets differ: kcrash only: %v; makedumpfile only: %v", head(d.onlyOurs), head(d.onlyTheirs))
+	}
+}
