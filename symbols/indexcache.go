@@ -199,10 +199,10 @@ func encodeIndex(key indexKey, units []unitSpan, covered int, ix *typeIndex) []b
 // cachedIndex answers lookups from an encoded index in place.
 type cachedIndex struct {
 	units   []unitSpan
-	covered int // names come from units[:covered]
-	tables [nameTables][]byte // the records
-	strs   []byte
-	names  int
+	covered int                // names come from units[:covered]
+	tables  [nameTables][]byte // the records
+	strs    []byte
+	names   int
 }
 
 // decodeIndex checks an encoded index against the vmlinux it is meant
