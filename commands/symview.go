@@ -286,40 +286,49 @@ func (v *symView) section(addr uint64) string {
 // them), so the strays are sorted alone and merged in, and only runs of
 // equal addresses are sorted by name.
 func sortByAddrName(all []symbols.Symbol, moved map[int]bool) []symbols.Symbol {
-	type ent struct {
-		symbols.Symbol
-		i int
-	}
-	var inOrder, strays []ent
+	var strays []int // indexes out of address order
+	last := uint64(0)
 	for i, s := range all {
-		if !moved[i] && (len(inOrder) == 0 || s.Addr >= inOrder[len(inOrder)-1].Addr) {
-			inOrder = append(inOrder, ent{s, i})
-		} else {
-			strays = append(strays, ent{s, i})
+		if moved[i] || s.Addr < last {
+			strays = append(strays, i)
+			continue
 		}
+		last = s.Addr
 	}
-	byAddr := func(a, b ent) int {
-		if c := cmp.Compare(a.Addr, b.Addr); c != 0 {
+	byAddr := func(a, b int) int {
+		if c := cmp.Compare(all[a].Addr, all[b].Addr); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.i, b.i)
+		return cmp.Compare(a, b)
 	}
 	slices.SortFunc(strays, byAddr)
 	out := make([]symbols.Symbol, 0, len(all))
-	for len(inOrder) > 0 || len(strays) > 0 {
-		if len(strays) == 0 || (len(inOrder) > 0 && byAddr(inOrder[0], strays[0]) < 0) {
-			out, inOrder = append(out, inOrder[0].Symbol), inOrder[1:]
-		} else {
-			out, strays = append(out, strays[0].Symbol), strays[1:]
-		}
+	next := 0 // the next stray, in address order
+	isStray := make(map[int]bool, len(strays))
+	for _, i := range strays {
+		isStray[i] = true
 	}
+	for i := range all {
+		if isStray[i] {
+			continue
+		}
+		for next < len(strays) && byAddr(strays[next], i) < 0 {
+			out = append(out, all[strays[next]])
+			next++
+		}
+		out = append(out, all[i])
+	}
+	for ; next < len(strays); next++ {
+		out = append(out, all[strays[next]])
+	}
+	byName := func(a, b symbols.Symbol) int { return strings.Compare(a.Name, b.Name) }
 	for lo := 0; lo < len(out); {
 		hi := lo + 1
 		for hi < len(out) && out[hi].Addr == out[lo].Addr {
 			hi++
 		}
-		if hi-lo > 1 {
-			slices.SortStableFunc(out[lo:hi], func(a, b symbols.Symbol) int { return strings.Compare(a.Name, b.Name) })
+		if hi-lo > 1 && !slices.IsSortedFunc(out[lo:hi], byName) {
+			slices.SortStableFunc(out[lo:hi], byName)
 		}
 		lo = hi
 	}
