@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -81,12 +80,11 @@ func (t *Types) Stats() (IndexStats, error) {
 }
 
 func (t *Types) close() error {
-	if t == nil || t.mapping == nil {
+	if t == nil {
 		return nil
 	}
-	m := t.mapping
-	t.mapping = nil
-	return syscall.Munmap(m)
+	t.mapping = nil // the Vmlinux unmaps it
+	return nil
 }
 
 // typeAt decodes the type whose DIE is at off.

@@ -55,16 +55,12 @@ type IndexStats struct {
 // loadDWARF returns the vmlinux's DWARF. Uncompressed sections are
 // mapped from the file rather than copied into the heap (a distribution
 // vmlinux carries hundreds of MiB of them); compressed ones, or a file
-// that is not an *os.File, go through debug/elf.
+// that is not an *os.File, go through debug/elf. The reader is the
+// Vmlinux's, shared with the line table.
 func (t *Types) loadDWARF() (*dwarf.Data, error) {
-	f := t.v.f
-	if file, ok := t.v.r.(*os.File); ok {
-		if d, m, err := mapDWARF(f, file); err == nil {
-			t.mapping = m
-			return d, nil
-		}
-	}
-	return f.DWARF()
+	d, m, err := t.v.sharedDWARF()
+	t.mapping = m
+	return d, err
 }
 
 // dwarf5Sections are the sections debug/dwarf takes through AddSection.

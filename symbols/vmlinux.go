@@ -27,7 +27,7 @@ type Vmlinux struct {
 	typesOnce sync.Once
 	types     *Types
 
-	linesState // Lines(), in lines.go
+	linesState // Lines() and the shared DWARF reader, in lines.go
 }
 
 // ErrNotVmlinux: the file is not an ELF kernel image.
@@ -65,7 +65,8 @@ var releaseRE = regexp.MustCompile(`^Linux version (\S+)`)
 
 // Close releases the file.
 func (v *Vmlinux) Close() error {
-	v.types.close() // unmaps the DWARF before the file goes
+	v.types.close()
+	v.closeDWARF() // unmaps the DWARF before the file goes
 	if v.r != nil {
 		return v.r.Close()
 	}
