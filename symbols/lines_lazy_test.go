@@ -391,3 +391,26 @@ func TestLazyLinesUnitChoice(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLineLookupEager is BenchmarkLineLookupCold the way it was
+// done before the table was lazy: every line program decoded first.
+func BenchmarkLineLookupEager(b *testing.B) {
+	v := linesVmlinux(b)
+	s, ok := v.Symtab().Lookup("schedule")
+	if !ok {
+		b.Fatal("no schedule")
+	}
+	d, err := v.dwarfForLines()
+	if err != nil {
+		b.Fatal(err)
+	}
+	secs, err := v.lineSections()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, ok := buildEagerLines(b, d, secs).lookup(s.Addr + 0x10); !ok {
+			b.Fatal("no line for schedule+0x10")
+		}
+	}
+}
