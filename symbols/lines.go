@@ -35,9 +35,10 @@ type LineTable struct {
 	spans []unitSpan     // where the units' code lies, by lo
 	maxHi []uint64       // maxHi[i]: the largest hi of spans[:i+1]
 
-	mu    sync.Mutex
-	cache map[int]*list.Element // of *decodedUnit, by unit
-	lru   list.List             // most recently used first
+	mu     sync.Mutex
+	cache  map[int]*list.Element // of *decodedUnit, by unit
+	lru    list.List             // most recently used first
+	failed map[int]error         // units whose program cannot be read
 }
 
 // lineCacheUnits bounds the decoded units a LineTable keeps.
@@ -280,8 +281,15 @@ func (t *LineTable) unit(u int) (*decodedUnit, error) {
 		t.lru.MoveToFront(el)
 		return el.Value.(*decodedUnit), nil
 	}
+	if err, ok := t.failed[u]; ok {
+		return nil, err
+	}
 	du, err := decodeLineUnit(t.d, t.units[u], t.secs)
 	if err != nil {
+		if t.failed == nil {
+			t.failed = map[int]error{}
+		}
+		t.failed[u] = err // once is enough to find a program unreadable
 		return nil, err
 	}
 	du.index = u

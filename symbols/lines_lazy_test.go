@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/kcrash/kcrash/internal/coretest"
@@ -412,5 +413,65 @@ func BenchmarkLineLookupEager(b *testing.B) {
 		if _, ok := buildEagerLines(b, d, secs).lookup(s.Addr + 0x10); !ok {
 			b.Fatal("no line for schedule+0x10")
 		}
+	}
+}
+
+// TestLazyLinesMalformed corrupts the line programs and checks that
+// lookups report errors or answer, and never panic.
+func TestLazyLinesMalformed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the corpus vmlinux")
+	}
+	v := linesVmlinux(t)
+	s, ok := v.Symtab().Lookup("schedule")
+	if !ok {
+		t.Skip("no schedule")
+	}
+	sec := func(name string) []byte {
+		x := v.f.Section(name)
+		if x == nil {
+			return nil
+		}
+		b, err := x.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	line := sec(".debug_line")
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 5 {
+		bad := append([]byte(nil), line...)
+		for range 2000 << round {
+			bad[rng.IntN(len(bad))] = byte(rng.Uint32())
+		}
+		d, err := dwarf.New(sec(".debug_abbrev"), nil, nil, sec(".debug_info"), bad, nil, nil, sec(".debug_str"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range dwarf5Sections {
+			if b := sec(name); b != nil {
+				if err := d.AddSection(name, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		lt, err := newLineTable(d, lineSections{line: bad, lineStr: sec(".debug_line_str"), str: sec(".debug_str")}, nil)
+		if err != nil {
+			continue
+		}
+		errs, panics := 0, 0
+		var first error
+		for off := uint64(0); off < 0x20000; off += 0x40 {
+			if _, _, err := lt.Find(s.Addr + off); err != nil {
+				if errs++; first == nil {
+					first = err
+				}
+				if strings.Contains(err.Error(), "malformed line program") {
+					panics++
+				}
+			}
+		}
+		t.Logf("round %d: %d lookups failed (%d caught panics), first: %v", round, errs, panics, first)
 	}
 }
