@@ -30,7 +30,7 @@ type LineTable struct {
 	d     *dwarf.Data
 	secs  lineSections
 	units []*dwarf.Entry // compilation unit DIEs, in .debug_info order
-	spans []lineUnitSpan     // where the units' code lies, by lo
+	spans []lineUnitSpan // where the units' code lies, by lo
 	maxHi []uint64       // maxHi[i]: the largest hi of spans[:i+1]
 
 	mu     sync.Mutex
