@@ -4,46 +4,85 @@ import (
 	"debug/dwarf"
 	"fmt"
 	"sort"
+	"slices"
 	"sync"
 )
 
 // funcRange is one function's code range from DWARF.
 type funcRange struct{ lo, hi uint64 }
 
-// funcState holds FuncRange's lazily built index (inside linesState).
+// funcState caches, per compilation unit, its functions' ranges
+// (inside linesState).
 type funcState struct {
-	funcsOnce sync.Once
-	funcs     []funcRange // sorted by lo
-	funcsErr  error
+	funcsMu sync.Mutex
+	funcs   map[int][]funcRange // by LineTable unit, sorted by lo
 }
 
 // FuncRange returns the link-time code range [lo, hi) of the function
 // containing pc, from its DW_TAG_subprogram low_pc/high_pc — what gdb's
 // find_pc_partial_function answers and crash's "dis" disassembles.
+// Only the units whose code covers pc (from the line table's unit
+// ranges) are read: walking every unit's DIEs takes seconds on a
+// distribution kernel.
 func (v *Vmlinux) FuncRange(pc uint64) (lo, hi uint64, ok bool, err error) {
-	v.funcsOnce.Do(func() {
-		d, err := v.dwarfForLines()
-		if err != nil {
-			v.funcsErr = err
-			return
-		}
-		v.funcs, v.funcsErr = readFuncRanges(d)
-	})
-	if v.funcsErr != nil {
-		return 0, 0, false, v.funcsErr
+	t, err := v.Lines()
+	if err != nil {
+		return 0, 0, false, err
 	}
-	i := sort.Search(len(v.funcs), func(i int) bool { return v.funcs[i].lo > pc })
-	for j := i - 1; j >= 0 && j >= i-16; j-- {
-		if f := v.funcs[j]; pc >= f.lo && pc < f.hi {
-			return f.lo, f.hi, true, nil
+	for _, u := range t.unitsCovering(pc) {
+		fr, err := v.unitFuncs(t, u)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		i := sort.Search(len(fr), func(i int) bool { return fr[i].lo > pc })
+		for j := i - 1; j >= 0 && j >= i-16; j-- {
+			if f := fr[j]; pc >= f.lo && pc < f.hi {
+				return f.lo, f.hi, true, nil
+			}
 		}
 	}
 	return 0, 0, false, nil
 }
 
-func readFuncRanges(d *dwarf.Data) ([]funcRange, error) {
+// unitsCovering lists the units one of whose ranges holds pc.
+func (t *LineTable) unitsCovering(pc uint64) []int {
+	var out []int
+	i := sort.Search(len(t.spans), func(i int) bool { return t.spans[i].lo > pc })
+	for j := i - 1; j >= 0 && t.maxHi[j] > pc; j-- {
+		if s := t.spans[j]; pc < s.hi && !slices.Contains(out, s.unit) {
+			out = append(out, s.unit)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// unitFuncs reads the ranges of unit u's top-level functions, once.
+func (v *Vmlinux) unitFuncs(t *LineTable, u int) ([]funcRange, error) {
+	v.funcsMu.Lock()
+	defer v.funcsMu.Unlock()
+	if fr, ok := v.funcs[u]; ok {
+		return fr, nil
+	}
+	r := t.d.Reader()
+	r.Seek(t.units[u].Offset)
+	fr, err := readFuncRanges(r, true)
+	if err != nil {
+		return nil, fmt.Errorf("unit at %#x: %w", t.units[u].Offset, err)
+	}
+	if v.funcs == nil {
+		v.funcs = map[int][]funcRange{}
+	}
+	v.funcs[u] = fr
+	return fr, nil
+}
+
+// readFuncRanges reads the functions of the units r is at, to the end
+// of the section or, with oneUnit, of the first unit.
+func readFuncRanges(r *dwarf.Reader, oneUnit bool) ([]funcRange, error) {
 	var out []funcRange
-	r := d.Reader()
+	units := 0
+scan:
 	for {
 		e, err := r.Next()
 		if err != nil {
@@ -54,6 +93,9 @@ func readFuncRanges(d *dwarf.Data) ([]funcRange, error) {
 		}
 		switch e.Tag {
 		case dwarf.TagCompileUnit, dwarf.TagPartialUnit:
+			if units++; oneUnit && units > 1 {
+				break scan
+			}
 			continue // descend to the unit's top-level DIEs
 		case dwarf.TagSubprogram:
 			lo, ok := e.Val(dwarf.AttrLowpc).(uint64)
