@@ -3,8 +3,8 @@ package symbols
 import (
 	"debug/dwarf"
 	"fmt"
-	"sort"
 	"slices"
+	"sort"
 	"sync"
 )
 
