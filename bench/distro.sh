@@ -94,6 +94,18 @@ measure() {
 	printf '%s\t%s\t%d\n' "$label" "$med" $(( rss / 1024 ))
 }
 
+# kcrash is timed twice per question: cold (an empty cache directory,
+# emptied before every run: the first session on this vmlinux) and warm
+# (the cache a previous session on the same question left).
+kcrash_both() {
+	local q=$1
+	measure "kcrash-cold|$q" env KCRASH_CACHE_DIR="$BENCH/kcache-cold" sh -c 'rm -rf "$KCRASH_CACHE_DIR"; exec "$@"' sh \
+		"$BENCH/kcrash" "$BENCH/vmlinux" "$BENCH/vmcore.elf" -c "$q"
+	rm -rf "$BENCH/kcache-warm"
+	KCRASH_CACHE_DIR="$BENCH/kcache-warm" "$BENCH/kcrash" "$BENCH/vmlinux" "$BENCH/vmcore.elf" -c "$q" >/dev/null 2>&1 || true
+	measure "kcrash-warm|$q" env KCRASH_CACHE_DIR="$BENCH/kcache-warm" "$BENCH/kcrash" "$BENCH/vmlinux" "$BENCH/vmcore.elf" -c "$q"
+}
+
 timeit() {
 	cd "$BENCH"
 	mountpoint -q "$CHROOT/bench" || { mkdir -p "$CHROOT/bench"; mount --bind "$BENCH" "$CHROOT/bench"; }
@@ -103,7 +115,7 @@ timeit() {
 	for q in "sys" "sym jiffies" "struct task_struct -o"; do
 		printf '%s\nexit\n' "$q" > "$CHROOT/tmp/bench-cmds"
 		measure "crash|$q" chroot "$CHROOT" crash -s /bench/vmlinux /bench/vmcore.elf -i /tmp/bench-cmds >> "$results"
-		measure "kcrash|$q" "$BENCH/kcrash" "$BENCH/vmlinux" "$BENCH/vmcore.elf" -c "$q" >> "$results"
+		kcrash_both "$q" >> "$results"
 	done
 	measure "drgn|tasks" chroot "$CHROOT" drgn -q -c /bench/vmcore.elf -s /bench/vmlinux -e \
 		'from drgn.helpers.linux.pid import for_each_task
@@ -112,7 +124,7 @@ print(sum(1 for _ in for_each_task(prog)))' >> "$results"
 	for q in "ps" "bt -a" "foreach bt" "log"; do
 		printf '%s\nexit\n' "$q" > "$CHROOT/tmp/bench-cmds"
 		measure "crash|$q" chroot "$CHROOT" crash -s /bench/vmlinux /bench/vmcore.elf -i /tmp/bench-cmds >> "$results"
-		measure "kcrash|$q" "$BENCH/kcrash" "$BENCH/vmlinux" "$BENCH/vmcore.elf" -c "$q" >> "$results"
+		kcrash_both "$q" >> "$results"
 	done
 	local pre='from drgn.helpers.linux.pid import for_each_task
 from drgn.helpers.linux.sched import cpu_curr
@@ -142,12 +154,14 @@ print("%-40s %8s %8s" % ("tool|question", "wall s", "RSS MiB"))
 for k, (w, m) in t.items():
     print("%-40s %8.2f %8d" % (k, w, m))
 for q in ("sys", "sym jiffies", "struct task_struct -o", "ps", "bt -a", "foreach bt", "log"):
-    k, c = t.get("kcrash|" + q), t.get("crash|" + q)
-    if k and c:
-        print("kcrash/crash %-26s wall %.3fx  RSS %.3fx" % (q, k[0] / c[0], k[1] / c[1]))
+    c = t.get("crash|" + q)
     d = t.get("drgn|" + q) or t.get("drgn|tasks")
-    if k and d:
-        print("kcrash/drgn  %-26s wall %.3fx  RSS %.3fx" % (q, k[0] / d[0], k[1] / d[1]))
+    for run in ("cold", "warm"):
+        k = t.get("kcrash-%s|%s" % (run, q))
+        if k and c:
+            print("kcrash-%s/crash %-26s wall %.3fx  RSS %.3fx" % (run, q, k[0] / c[0], k[1] / c[1]))
+        if k and d:
+            print("kcrash-%s/drgn  %-26s wall %.3fx  RSS %.3fx" % (run, q, k[0] / d[0], k[1] / d[1]))
 k, m = t.get("kcrash convert --filter 31 ELF->kdump"), t.get("makedumpfile -c -d 31 ELF->kdump")
 if k and m:
     print("kcrash/makedumpfile -d 31 ELF->kdump     wall %.3fx  RSS %.3fx" % (k[0] / m[0], k[1] / m[1]))

@@ -122,3 +122,60 @@ func BenchmarkTypeIndex(b *testing.B) {
 		v.Close()
 	}
 }
+
+// BenchmarkFirstQuestion opens the vmlinux and answers what "struct
+// task_struct -o" needs, as a session does: with no cache (the first
+// session on a vmlinux), and with the cache a previous session left.
+// KCRASH_BENCH_VMLINUX points it at another (e.g. a distribution) image.
+func BenchmarkFirstQuestion(b *testing.B) {
+	p := os.Getenv("KCRASH_BENCH_VMLINUX")
+	if p == "" {
+		p = coretest.Path(b, "kernel/vmlinux")
+	}
+	question := func(b *testing.B, dir string) {
+		f, err := os.Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var opts []symbols.OpenOption
+		if dir != "" {
+			opts = append(opts, symbols.WithCache(dir))
+		}
+		v, err := symbols.OpenVmlinux(f, f, p, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := v.Types().Struct("task_struct"); err != nil {
+			b.Fatal(err)
+		}
+		if _, ok := v.Symtab().Lookup("init_task"); !ok {
+			b.Fatal("no init_task")
+		}
+		v.Close()
+	}
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			question(b, "")
+		}
+	})
+	b.Run("cold-full-index", func(b *testing.B) {
+		for b.Loop() {
+			f, _ := os.Open(p)
+			v, err := symbols.OpenVmlinux(f, f, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := v.Types().Stats(); err != nil {
+				b.Fatal(err)
+			}
+			v.Close()
+		}
+	})
+	b.Run("warm", func(b *testing.B) {
+		dir := b.TempDir()
+		question(b, dir) // leaves the cache
+		for b.Loop() {
+			question(b, dir)
+		}
+	})
+}
