@@ -66,10 +66,12 @@ frame: pages with data are written, pages a filter excluded stay excluded
                Pages filtered out are recorded as excluded (ELF: the
                p_filesz < p_memsz tail of a PT_LOAD); LKCD refuses.
                Bit 1 is done as makedumpfile does it for each format:
-               kdump keeps every all-zero page, its descriptor pointing
-               at one shared zero page (it reads back as zeros and costs
-               a descriptor); ELF excludes them. The summary line counts
-               the zero pages stored as the shared zero page or dropped.
+               ELF excludes all-zero pages; kdump keeps them, each one's
+               descriptor pointing at one shared zero page (it reads back
+               as zeros and costs a descriptor; convert stores kdump zero
+               pages so at any level, and bit 1 is recorded in the
+               header). The summary line counts the zero pages stored as
+               the shared zero page or dropped.
   --verify     re-open OUT and compare every page with IN before keeping it:
                each page filtered out must be one the filter excluded.
 
