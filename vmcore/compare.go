@@ -12,7 +12,8 @@ type CompareOptions struct {
 	// (an LKCD written with LKCDOptions.ExcludedAsZero).
 	ExcludedAsZero bool
 	// ZeroDropped: all-zero pages of the original may be excluded
-	// (WriteOptions.DropZero).
+	// (WriteOptions.DropZero for ELF; a kdump file keeps them as its
+	// shared zero page, which reads as zeros and compares identical).
 	ZeroDropped bool
 	// Filtered, when set, names the frames a page filter was allowed to
 	// exclude (WriteOptions.Exclude): pages with data in the original

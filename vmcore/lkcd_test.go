@@ -134,6 +134,9 @@ func TestWritersSynthetic(t *testing.T) {
 	}
 }
 
+// TestWriteDropZero: dump level bit 1 excludes all-zero pages from an
+// ELF file; a kdump file keeps them dumpable with the shared zero page's
+// descriptor, as makedumpfile does, so they read back as zeros.
 func TestWriteDropZero(t *testing.T) {
 	s := sampleELF()
 	s.loads[0].data = append(make([]byte, 0x1000), s.loads[0].data[0x1000:]...) // pfn 1 all zero
@@ -152,21 +155,56 @@ func TestWriteDropZero(t *testing.T) {
 		} else {
 			st, err = WriteKdump(&m, d, KdumpOptions{WriteOptions: o})
 		}
-		if err != nil || st.ZeroAsExc != 1 {
-			t.Fatalf("%s: %v, %+v", format, err, st)
+		if err != nil {
+			t.Fatalf("%s: %v", format, err)
 		}
 		out, err := New(bytes.NewReader(m.b), int64(len(m.b)), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := out.PageState(1); s != PageExcluded {
-			t.Errorf("%s: zero page is %v", format, s)
+		if format == "elf" {
+			if st.ZeroAsExc != 1 || st.Zero != 0 || st.ZeroShared != 0 {
+				t.Errorf("elf: %+v", st)
+			}
+			if s := out.PageState(1); s != PageExcluded {
+				t.Errorf("elf: zero page is %v", s)
+			}
+			if _, err := Compare(d, out, CompareOptions{ZeroDropped: true}); err != nil {
+				t.Errorf("elf: %v", err)
+			}
+			if _, err := Compare(d, out, CompareOptions{}); !errors.Is(err, ErrMismatch) {
+				t.Errorf("elf: a dropped page must be a mismatch unless allowed: %v", err)
+			}
+			continue
 		}
-		if _, err := Compare(d, out, CompareOptions{ZeroDropped: true}); err != nil {
-			t.Errorf("%s: %v", format, err)
+		if st.ZeroAsExc != 0 || st.Zero != 1 || st.ZeroShared != 1 || st.Present+st.Excluded+st.NotDumped != st.Frames {
+			t.Errorf("kdump: %+v", st)
 		}
-		if _, err := Compare(d, out, CompareOptions{}); !errors.Is(err, ErrMismatch) {
-			t.Errorf("%s: a dropped page must be a mismatch unless allowed: %v", format, err)
+		if !strings.Contains(st.String(), "1 all-zero stored as the shared zero page") {
+			t.Errorf("kdump: summary %q", st)
+		}
+		if s := out.PageState(1); s != PageZero {
+			t.Errorf("kdump: zero page is %v", s)
+		}
+		h := out.Kdump()
+		if h.DumpLevel&1 == 0 || h.ZeroPageOffset < 0 {
+			t.Errorf("kdump: dump_level %d, zero page at %d", h.DumpLevel, h.ZeroPageOffset)
+		}
+		buf := bytes.Repeat([]byte{0xff}, 0x1000)
+		if _, err := out.ReadAt(buf, 0x1000); err != nil || !isZero(buf) {
+			t.Errorf("kdump: reading the zero page: %v", err)
+		}
+		// Without bit 1 the file is the same but for the dump_level.
+		var m0 memFile
+		if _, err := WriteKdump(&m0, d, KdumpOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if len(m0.b) != len(m.b) {
+			t.Errorf("kdump: %d bytes with bit 1, %d without", len(m.b), len(m0.b))
+		}
+		cs, err := Compare(d, out, CompareOptions{})
+		if err != nil || cs.ZeroDropped != 0 || cs.Identical != st.Present {
+			t.Errorf("kdump: %v: %v", cs, err)
 		}
 	}
 	if _, err := WriteLKCD(&memFile{}, d, LKCDOptions{WriteOptions: WriteOptions{DropZero: true}}); err == nil {

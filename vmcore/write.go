@@ -29,9 +29,13 @@ type WriteOptions struct {
 	Compression Compression
 	// Workers compressing pages in parallel; 0 means GOMAXPROCS.
 	Workers int
-	// DropZero leaves all-zero pages out of the output as excluded
-	// (makedumpfile's dump level bit 1). Formats without a notion of
-	// excluded pages (LKCD) reject it.
+	// DropZero is makedumpfile's dump level bit 1 (pages filled with
+	// zeros), done as makedumpfile does it for each format: kdump keeps
+	// every all-zero page dumpable and points its descriptor at the one
+	// shared zero page (it reads back as zeros; WriteStats.ZeroShared
+	// counts them), ELF leaves them out as excluded
+	// (WriteStats.ZeroAsExc). Formats without a notion of excluded pages
+	// (LKCD) reject it.
 	DropZero bool
 	// Exclude, when set, names the frames a page filter leaves out:
 	// pages with data for which it reports true are recorded as
@@ -52,12 +56,16 @@ type WriteOptions struct {
 
 // WriteStats accounts for every page frame of the input.
 type WriteStats struct {
-	Frames    uint64 // page frames of the input's ranges
-	Present   uint64 // written with their data (including all-zero pages)
-	Zero      uint64 // of Present: all-zero pages (written as such where the format can)
-	Excluded  uint64 // excluded in the input and recorded as excluded in the output
-	ZeroAsExc uint64 // all-zero pages dropped as excluded (DropZero)
-	Filtered  uint64 // pages with data dropped as excluded because Exclude said so
+	Frames  uint64 // page frames of the input's ranges
+	Present uint64 // written with their data (including all-zero pages)
+	Zero    uint64 // of Present: all-zero pages (written as such where the format can)
+	// ZeroShared counts, of Zero, the pages whose descriptor points at
+	// the format's one shared zero page instead of a copy of their own
+	// (kdump): they read back as zeros.
+	ZeroShared uint64
+	Excluded   uint64 // excluded in the input and recorded as excluded in the output
+	ZeroAsExc  uint64 // all-zero pages dropped as excluded (DropZero, ELF)
+	Filtered   uint64 // pages with data dropped as excluded because Exclude said so
 	// ExcludedAsZero counts excluded pages of the input written as zero
 	// pages because the caller asked for it (LKCD cannot say "excluded").
 	ExcludedAsZero uint64
@@ -72,8 +80,16 @@ func (s WriteStats) String() string {
 	if s.Filtered > 0 {
 		filtered = fmt.Sprintf(", %d pages filtered out", s.Filtered)
 	}
-	return fmt.Sprintf("%d frames: %d pages written (%d all-zero, %d stored raw), %d excluded kept excluded, %d zero pages dropped%s, %d excluded written as zero, %d not dumped; %d bytes written",
-		s.Frames, s.Present, s.Zero, s.Stored, s.Excluded, s.ZeroAsExc, filtered, s.ExcludedAsZero, s.NotDumped, s.BytesOut)
+	zero := fmt.Sprintf("%d all-zero", s.Zero)
+	switch {
+	case s.ZeroShared == 0:
+	case s.ZeroShared == s.Zero:
+		zero += " stored as the shared zero page"
+	default:
+		zero += fmt.Sprintf(", %d of them stored as the shared zero page", s.ZeroShared)
+	}
+	return fmt.Sprintf("%d frames: %d pages written (%s, %d stored raw), %d excluded kept excluded, %d zero pages dropped%s, %d excluded written as zero, %d not dumped; %d bytes written",
+		s.Frames, s.Present, zero, s.Stored, s.Excluded, s.ZeroAsExc, filtered, s.ExcludedAsZero, s.NotDumped, s.BytesOut)
 }
 
 // ErrExcludedPages: the output format cannot represent pages a filter
@@ -389,7 +405,9 @@ func (p *plan) add(pfn PFN, st PageState) {
 
 // outState maps an input page to what the output holds for it. The
 // filter comes first, then zero pages, as makedumpfile checks for zeros
-// only among the pages its bitmap kept.
+// only among the pages its bitmap kept. DropZero excludes zero pages
+// here: the ELF writer's meaning; the kdump writer clears it and keeps
+// them as its shared zero page.
 func (o WriteOptions) outState(pfn PFN, in PageState, zero bool) PageState {
 	switch in {
 	case PagePresent, PageZero:

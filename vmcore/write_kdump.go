@@ -75,6 +75,13 @@ type KdumpOptions struct {
 // and the pages, compressed when that makes them smaller. Excluded
 // pages stay excluded.
 //
+// Every all-zero page is written as makedumpfile writes them at dump
+// level bit 1 (write_kdump_pages' pd_zero): dumpable in both bitmaps,
+// its descriptor pointing at the shared zero page, so it reads back as
+// zeros and costs only its descriptor. DropZero therefore changes no
+// page here, only the dump_level recorded (bit 1), and the pages are
+// counted in WriteStats.ZeroShared.
+//
 // It needs io.WriterAt because the descriptors precede the data whose
 // offsets they hold; the bitmaps are written last.
 func WriteKdump(w io.WriterAt, d *Dump, o KdumpOptions) (WriteStats, error) {
@@ -93,7 +100,12 @@ func WriteKdump(w io.WriterAt, d *Dump, o KdumpOptions) (WriteStats, error) {
 		return st, fmt.Errorf("kdump: unknown compression %q", comp)
 	}
 	bs := d.PageSize()
-	p, err := makePlan(d, o.WriteOptions)
+	// Zero pages are never excluded here (see above): the plan and the
+	// pages' states are those without DropZero, which also spares the
+	// first pass reading the pages.
+	wo := o.WriteOptions
+	wo.DropZero = false
+	p, err := makePlan(d, wo)
 	if err != nil {
 		return st, err
 	}
@@ -107,8 +119,9 @@ func WriteKdump(w io.WriterAt, d *Dump, o KdumpOptions) (WriteStats, error) {
 	}
 	bitmapOff := int64((1 + subHdrBlocks) * bs)
 	descOff := bitmapOff + int64(bitmapBlocks*bs)
-	// Descriptors for every frame the first pass found present; dropping
-	// zero pages only ever leaves the tail of the table unused.
+	// Descriptors for every frame the first pass found present, zero
+	// pages included; the shared zero page starts the data area, where
+	// readers look for it.
 	zeroOff := descOff + int64(p.present*pageDescSize)
 	dataOff := zeroOff + int64(bs)
 
@@ -176,9 +189,9 @@ func WriteKdump(w io.WriterAt, d *Dump, o KdumpOptions) (WriteStats, error) {
 	}
 	data := bufio.NewWriterSize(&offsetWriter{w: w, off: dataOff}, 1<<20)
 	off := dataOff
-	count := pageCounter{o: o.WriteOptions, total: p.frames}
-	err = pipeline(d, o.WriteOptions, comp, func(pg *pageOut) error {
-		out := o.outState(pg.pfn, pg.state, pg.zero)
+	count := pageCounter{o: wo, total: p.frames}
+	err = pipeline(d, wo, comp, func(pg *pageOut) error {
+		out := wo.outState(pg.pfn, pg.state, pg.zero)
 		n := uint64(pg.pfn)
 		st.Frames++
 		switch {
@@ -195,6 +208,7 @@ func WriteKdump(w io.WriterAt, d *Dump, o KdumpOptions) (WriteStats, error) {
 			switch {
 			case pg.zero:
 				st.Zero++
+				st.ZeroShared++
 				dOff, size = zeroOff, uint32(bs)
 			case pg.compressed:
 				if _, err := data.Write(pg.out); err != nil {
@@ -225,7 +239,7 @@ func WriteKdump(w io.WriterAt, d *Dump, o KdumpOptions) (WriteStats, error) {
 			if pg.state == PageExcluded {
 				st.Excluded++
 			} else {
-				o.countDropped(&st, pg.pfn)
+				wo.countDropped(&st, pg.pfn)
 			}
 		default:
 			st.NotDumped++

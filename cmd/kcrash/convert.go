@@ -65,6 +65,13 @@ frame: pages with data are written, pages a filter excluded stay excluded
                memory section maps, is kept; convert prints the counts.
                Pages filtered out are recorded as excluded (ELF: the
                p_filesz < p_memsz tail of a PT_LOAD); LKCD refuses.
+               Bit 1 is done as makedumpfile does it for each format:
+               ELF excludes all-zero pages; kdump keeps them, each one's
+               descriptor pointing at one shared zero page (it reads back
+               as zeros and costs a descriptor; convert stores kdump zero
+               pages so at any level, and bit 1 is recorded in the
+               header). The summary line counts the zero pages stored as
+               the shared zero page or dropped.
   --verify     re-open OUT and compare every page with IN before keeping it:
                each page filtered out must be one the filter excluded.
 
@@ -336,10 +343,13 @@ func verifyConversion(ctx context.Context, d *vmcore.Dump, path string, st vmcor
 	if pf != nil {
 		filtered = pf.Excluded
 	}
+	// Only the ELF output excludes zero pages at bit 1; in a kdump file
+	// they must read back as zeros.
+	zeroDropped := o.filter&analyze.DumpLevelZero != 0 && o.to == "elf"
 	return vmcore.Compare(d, c, vmcore.CompareOptions{
 		Filtered:       filtered,
 		ExcludedAsZero: st.ExcludedAsZero > 0,
-		ZeroDropped:    o.filter&1 != 0,
+		ZeroDropped:    zeroDropped,
 		Progress: func(done uint64) error {
 			prog.show(done, st.Frames)
 			return ctx.Err()

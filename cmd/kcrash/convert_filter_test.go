@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,34 +19,32 @@ import (
 // memory keep (hold data for): ours is kcrash's output, theirs
 // makedumpfile's, orig the unfiltered input both were made from.
 type keptDiff struct {
-	bothKept    uint64 // data in both
+	bothKept uint64 // data in both
+	// bothZero: of bothKept, recorded as all-zero pages (the shared
+	// zero page of a kdump file) in both. At bit 1 makedumpfile's kdump
+	// output keeps zero pages dumpable with its pd_zero descriptor, and
+	// so does kcrash's.
+	bothZero    uint64
 	bothDropped uint64 // excluded in both
-	// Explained differences:
-	// zeroRecorded: all-zero pages kcrash excludes (bit 1) and
-	// makedumpfile's kdump output keeps as its shared zero page
-	// (write_kdump_pages: a zero page gets the zero page's descriptor
-	// and stays in the 2nd bitmap; only its ELF output excludes them).
-	zeroRecorded uint64
+	// Explained difference:
 	// beyondRAM: frames no memory section maps (QEMU's ROM and device
 	// memory): makedumpfile's dump ends at the kernel's max_mapnr and
-	// leaves them out; kcrash keeps every frame it cannot classify
-	// (dropping only the all-zero ones at bit 1).
+	// leaves them out; kcrash keeps every frame it cannot classify.
 	beyondRAM uint64
 	// Unexplained: kept by one and not the other.
 	onlyOurs, onlyTheirs []vmcore.PFN
 }
 
 func (d keptDiff) String() string {
-	return fmt.Sprintf("kept by both %d, excluded by both %d; explained: %d zero pages recorded as zero by makedumpfile and excluded by kcrash, %d frames beyond RAM absent from makedumpfile's dump; unexplained: %d kept by kcrash only, %d kept by makedumpfile only",
-		d.bothKept, d.bothDropped, d.zeroRecorded, d.beyondRAM, len(d.onlyOurs), len(d.onlyTheirs))
+	return fmt.Sprintf("kept by both %d (%d of them as zero pages in both), excluded by both %d; explained: %d frames beyond RAM absent from makedumpfile's dump; unexplained: %d kept by kcrash only, %d kept by makedumpfile only",
+		d.bothKept, d.bothZero, d.bothDropped, d.beyondRAM, len(d.onlyOurs), len(d.onlyTheirs))
 }
 
 func hasData(s vmcore.PageState) bool { return s == vmcore.PagePresent || s == vmcore.PageZero }
 
 // compareKept walks every frame of orig with data and compares what
-// ours and theirs keep. mapped tells the frames a memory section maps,
-// filtered those kcrash's page filter excluded.
-func compareKept(t *testing.T, orig, ours, theirs string, mapped, filtered func(vmcore.PFN) bool) keptDiff {
+// ours and theirs keep. mapped tells the frames a memory section maps.
+func compareKept(t *testing.T, orig, ours, theirs string, mapped func(vmcore.PFN) bool) keptDiff {
 	t.Helper()
 	open := func(p string) *vmcore.Dump {
 		d, err := vmcore.Open(p, vmcore.Options{})
@@ -68,10 +68,11 @@ func compareKept(t *testing.T, orig, ours, theirs string, mapped, filtered func(
 		switch {
 		case ka && kb:
 			d.bothKept++
+			if sa == vmcore.PageZero && sb == vmcore.PageZero {
+				d.bothZero++
+			}
 		case !ka && !kb && sb == vmcore.PageExcluded:
 			d.bothDropped++
-		case !ka && sb == vmcore.PageZero && !filtered(pg.PFN) && allZero(pg.Data):
-			d.zeroRecorded++
 		case sb == vmcore.PageNotDumped && !mapped(pg.PFN):
 			d.beyondRAM++
 		case ka:
@@ -83,13 +84,36 @@ func compareKept(t *testing.T, orig, ours, theirs string, mapped, filtered func(
 	return d
 }
 
-func allZero(b []byte) bool {
-	for _, x := range b {
-		if x != 0 {
-			return false
+// zeroPages counts the frames a dump records as all-zero pages.
+func zeroPages(t *testing.T, path string) uint64 {
+	t.Helper()
+	d, err := vmcore.Open(path, vmcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var n uint64
+	for _, s := range d.PageStates() {
+		if s == vmcore.PageZero {
+			n++
 		}
 	}
-	return true
+	return n
+}
+
+// summaryCount finds the number re's group matches in convert's output.
+func summaryCount(t *testing.T, out, re string) uint64 {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(out)
+	if m == nil {
+		t.Errorf("no %q in %q", re, out)
+		return 0
+	}
+	n, err := strconv.ParseUint(m[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // filterFor classifies orig's pages at level, as convert does.
@@ -151,47 +175,66 @@ func TestConvertFilterMatchesMakedumpfile(t *testing.T) {
 	if !strings.Contains(stdout, "pages filtered out") {
 		t.Errorf("no filtered pages reported: %q", stdout)
 	}
-	mapped, filtered := memMapped(t, orig), filterFor(t, orig, 31).Excluded
+	shared := summaryCount(t, stdout, `(\d+) all-zero stored as the shared zero page`)
+	if shared == 0 || summaryCount(t, stdout, `(\d+) zero pages dropped`) != 0 {
+		t.Errorf("zero pages not reported as stored as the shared zero page: %q", stdout)
+	}
+	mapped := memMapped(t, orig)
 	// makedumpfile 1.7.2 (-c) and 1.7.6 (-z) made these from the same
 	// memory.
 	for _, name := range []string{"vmcore-d31-zlib.kdump", "vmcore-d31-zstd.kdump"} {
 		theirs := coretest.Path(t, "qemu-4l/"+name)
-		d := compareKept(t, orig, ours, theirs, mapped, filtered)
+		d := compareKept(t, orig, ours, theirs, mapped)
 		t.Logf("%s: %v", name, d)
 		if len(d.onlyOurs) > 0 || len(d.onlyTheirs) > 0 {
 			t.Errorf("%s: kept sets differ: %v; kcrash only: %v; makedumpfile only: %v", name, d, head(d.onlyOurs), head(d.onlyTheirs))
 		}
-		if d.bothDropped == 0 || d.bothKept == 0 {
-			t.Errorf("%s: nothing dropped or nothing kept: %v", name, d)
+		if d.bothDropped == 0 || d.bothKept == 0 || d.bothZero == 0 {
+			t.Errorf("%s: nothing dropped, kept or kept as a zero page: %v", name, d)
+		}
+		if n := zeroPages(t, theirs); n != d.bothZero {
+			t.Errorf("%s has %d zero pages, %d of them zero pages in kcrash's output too", name, n, d.bothZero)
 		}
 	}
-	// The ELF output keeps the same pages, the others in p_filesz <
-	// p_memsz tails.
+	// The ELF output keeps the same pages but the zero pages, which it
+	// excludes (as makedumpfile's ELF output does): the others are in
+	// p_filesz < p_memsz tails.
 	elf := filepath.Join(dir, "d31.elf")
-	if _, stderr, code := kcrash(t, "", "convert", "--to", "elf", "--filter", "31", "--verify", orig, elf); code != 0 {
+	stdout, stderr, code = kcrash(t, "", "convert", "--to", "elf", "--filter", "31", "--verify", orig, elf)
+	if code != 0 {
 		t.Fatalf("--to elf: exit %d: %s", code, stderr)
 	}
-	if d := compareKept(t, orig, elf, ours, mapped, filtered); len(d.onlyOurs)+len(d.onlyTheirs) > 0 || d.zeroRecorded+d.beyondRAM > 0 {
-		t.Errorf("ELF and kdump outputs keep different pages: %v", d)
-	}
-	// Re-filtering makedumpfile's -d 31 output at 31 finds nothing more
-	// to drop but its zero pages (recorded as zero there, excluded here).
-	re := filepath.Join(dir, "re.kdump")
-	stdout, stderr, code = kcrash(t, "", "convert", "--to", "kdump", "--filter", "31", "--verify",
-		coretest.Path(t, "qemu-4l/vmcore-d31-zlib.kdump"), re)
-	if code != 0 {
-		t.Fatalf("re-filtering: exit %d: %s", code, stderr)
-	}
-	if strings.Contains(stdout, "pages filtered out") || !strings.Contains(stdout, "27727 excluded kept excluded") {
-		t.Errorf("re-filtering makedumpfile's -d 31 dump: %s", stdout)
-	}
-	// The header says what was done.
-	k, err := vmcore.Open(ours, vmcore.Options{})
+	d := compareKept(t, orig, elf, ours, mapped)
+	kd, err := vmcore.Open(ours, vmcore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.Close()
-	if lv := k.Kdump().DumpLevel; lv != 31 {
+	defer kd.Close()
+	var elfZero uint64
+	for _, pfn := range d.onlyTheirs {
+		if kd.PageState(pfn) == vmcore.PageZero {
+			elfZero++
+		}
+	}
+	if len(d.onlyOurs) > 0 || d.beyondRAM > 0 || elfZero != uint64(len(d.onlyTheirs)) ||
+		elfZero != shared || summaryCount(t, stdout, `(\d+) zero pages dropped`) != shared {
+		t.Errorf("ELF and kdump outputs keep different pages: %v, %d zero pages of the kdump output excluded from the ELF one (%d stored as the shared zero page); ELF: %s",
+			d, elfZero, shared, stdout)
+	}
+	// Re-filtering makedumpfile's -d 31 output at 31 finds nothing more
+	// to drop, and keeps its zero pages as zero pages.
+	re := filepath.Join(dir, "re.kdump")
+	mdf := coretest.Path(t, "qemu-4l/vmcore-d31-zlib.kdump")
+	stdout, stderr, code = kcrash(t, "", "convert", "--to", "kdump", "--filter", "31", "--verify", mdf, re)
+	if code != 0 {
+		t.Fatalf("re-filtering: exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stdout, "pages filtered out") || !strings.Contains(stdout, "27727 excluded kept excluded") ||
+		summaryCount(t, stdout, `(\d+) all-zero stored as the shared zero page`) != zeroPages(t, mdf) {
+		t.Errorf("re-filtering makedumpfile's -d 31 dump: %s", stdout)
+	}
+	// The header says what was done.
+	if lv := kd.Kdump().DumpLevel; lv != 31 {
 		t.Errorf("dump_level %d, want 31", lv)
 	}
 }
@@ -273,7 +316,7 @@ func TestConvertFilterBitsMakedumpfile(t *testing.T) {
 			if _, stderr, code := kcrash(t, "", "convert", "--to", "kdump", "--filter", fmt.Sprint(level), "--verify", orig, ours); code != 0 {
 				t.Fatalf("convert: %s", stderr)
 			}
-			d := compareKept(t, orig, ours, theirs, mapped, filterFor(t, orig, level).Excluded)
+			d := compareKept(t, orig, ours, theirs, mapped)
 			t.Logf("-d %d: %v", level, d)
 			if len(d.onlyOurs) > 0 || len(d.onlyTheirs) > 0 {
 				t.Errorf("kept sets differ: %v; kcrash only: %v; makedumpfile only: %v", d, head(d.onlyOurs), head(d.onlyTheirs))
@@ -293,7 +336,7 @@ func TestConvertFilterCompareFiles(t *testing.T) {
 	if len(files) != 3 {
 		t.Skip("KCRASH_FILTER_COMPARE not set")
 	}
-	d := compareKept(t, files[0], files[1], files[2], memMapped(t, files[0]), filterFor(t, files[0], 31).Excluded)
+	d := compareKept(t, files[0], files[1], files[2], memMapped(t, files[0]))
 	t.Logf("%v", d)
 	if len(d.onlyOurs) > 0 || len(d.onlyTheirs) > 0 {
 		t.Errorf("kept sets differ: kcrash only: %v; makedumpfile only: %v", head(d.onlyOurs), head(d.onlyTheirs))

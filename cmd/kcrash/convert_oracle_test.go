@@ -79,10 +79,16 @@ var oracleCommands = []string{"sys", "ps", "log", "bt -a"}
 // command's output, its paths reduced to base names.
 func crashRun(t *testing.T, chroot, work, dump string, extra ...string) map[string]string {
 	t.Helper()
+	return crashRunCmds(t, chroot, work, dump, oracleCommands, extra...)
+}
+
+// crashRunCmds is crashRun with the commands to run.
+func crashRunCmds(t *testing.T, chroot, work, dump string, commands []string, extra ...string) map[string]string {
+	t.Helper()
 	inside := func(p string) string { return "/" + strings.TrimPrefix(p, chroot+"/") }
 	name := filepath.Base(dump)
 	cmds := ""
-	for i, c := range oracleCommands {
+	for i, c := range commands {
 		cmds += fmt.Sprintf("%s > %s\n", c, inside(filepath.Join(work, fmt.Sprintf("%s.%d.txt", name, i))))
 	}
 	cmds += "exit\n"
@@ -101,7 +107,7 @@ func crashRun(t *testing.T, chroot, work, dump string, extra ...string) map[stri
 		return nil
 	}
 	res := map[string]string{}
-	for i, c := range oracleCommands {
+	for i, c := range commands {
 		b, err := os.ReadFile(filepath.Join(work, fmt.Sprintf("%s.%d.txt", name, i)))
 		if err != nil {
 			t.Errorf("crash on %s, %s: %v\n%s", name, c, err, out)
@@ -390,5 +396,59 @@ func TestConvertMakedumpfileOracle(t *testing.T) {
 	}
 	if !refiltered {
 		t.Error("no makedumpfile -d 31 kdump in the corpus to convert and re-filter")
+	}
+}
+
+// TestConvertZeroPageCrashOracle: at --filter 31 convert keeps the zero
+// pages of a kdump file as makedumpfile does, dumpable with the shared
+// zero page's descriptor, so crash reads them as zeros (not "page
+// excluded") from kcrash's file as from makedumpfile's.
+func TestConvertZeroPageCrashOracle(t *testing.T) {
+	chroot := oracleChroot(t)
+	work, err := os.MkdirTemp(filepath.Join(chroot, "tmp"), "kcrash-zero-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	linkOrCopy(t, coretest.Path(t, "kernel/vmlinux"), filepath.Join(work, "vmlinux"))
+	theirs := filepath.Join(work, "mdf-d31.kdump")
+	linkOrCopy(t, coretest.Path(t, "qemu-4l/vmcore-d31-zlib.kdump"), theirs)
+	ours := filepath.Join(work, "kcrash-d31.kdump")
+	if _, stderr, code := kcrash(t, "", "convert", "--to", "kdump", "--filter", "31", coretest.Path(t, "qemu-4l/vmcore.elf"), ours); code != 0 {
+		t.Fatalf("convert: %s", stderr)
+	}
+	open := func(p string) *vmcore.Dump {
+		d, err := vmcore.Open(p, vmcore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		return d
+	}
+	o, m := open(ours), open(theirs)
+	var zeros []vmcore.PFN
+	for pfn, s := range o.PageStates() {
+		if s == vmcore.PageZero && m.PageState(pfn) == vmcore.PageZero {
+			zeros = append(zeros, pfn)
+		}
+	}
+	if len(zeros) == 0 {
+		t.Fatal("no frame is a zero page in both files")
+	}
+	ps := uint64(o.PageSize())
+	var cmds []string
+	for _, pfn := range []vmcore.PFN{zeros[0], zeros[len(zeros)/2], zeros[len(zeros)-1]} {
+		cmds = append(cmds, fmt.Sprintf("rd -p -64 %#x 4", uint64(pfn)*ps+ps-32))
+	}
+	want, got := crashRunCmds(t, chroot, work, theirs, cmds), crashRunCmds(t, chroot, work, ours, cmds)
+	if want == nil || got == nil {
+		t.FailNow()
+	}
+	for _, c := range cmds {
+		if got[c] != want[c] || strings.Contains(got[c], "excluded") || !strings.Contains(got[c], "0000000000000000 0000000000000000") {
+			t.Errorf("%s: kcrash's file:\n%s\nmakedumpfile's:\n%s", c, got[c], want[c])
+		} else {
+			t.Logf("%s: %s", c, strings.TrimSpace(got[c]))
+		}
 	}
 }

@@ -180,12 +180,19 @@ func TestConvertRefusals(t *testing.T) {
 	if strings.Contains(stdout, " 0 excluded written as zero") || !strings.Contains(stdout, "excluded pages read as zero") {
 		t.Errorf("stdout does not account for the excluded pages: %q", stdout)
 	}
-	// --filter 1 keeps the dump readable and drops its zero pages.
+	// --filter 1 keeps the kdump file's zero pages as its shared zero
+	// page (verified to read as zeros) and drops them from an ELF file.
 	unfiltered := corpusDump(t, false)
 	out = filepath.Join(dir, "f1.kdump")
 	stdout, stderr, code = kcrash(t, "", "convert", "--to", "kdump", "--filter", "1", "--verify", unfiltered, out)
-	if code != 0 || strings.Contains(stdout, " 0 zero pages dropped") {
-		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	if code != 0 || !strings.Contains(stdout, " 0 zero pages dropped") || !strings.Contains(stdout, "all-zero stored as the shared zero page") ||
+		strings.Contains(stdout, "(0 all-zero") {
+		t.Fatalf("kdump: exit %d: %s%s", code, stdout, stderr)
+	}
+	out = filepath.Join(dir, "f1.elf")
+	stdout, stderr, code = kcrash(t, "", "convert", "--to", "elf", "--filter", "1", "--verify", unfiltered, out)
+	if code != 0 || strings.Contains(stdout, " 0 zero pages dropped") || strings.Contains(stdout, "shared zero page") {
+		t.Fatalf("elf: exit %d: %s%s", code, stdout, stderr)
 	}
 }
 
