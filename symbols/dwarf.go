@@ -104,6 +104,11 @@ func (t *Types) openMapped(start time.Time) bool {
 	t.lazy = newLazyIndex(t.secs, total, base)
 	t.lazy.onDone = func(ix *typeIndex) { t.saveIndex(ix, total, true) }
 	t.lazy.fallback = t.fallbackIndex
+	if base == nil {
+		// A first session reads ahead; later ones start from what the
+		// earlier ones needed and scan on only when they must.
+		t.lazy.readAhead()
+	}
 	t.ix = t.lazy
 	t.stats = IndexStats{Units: total, Mapped: true, Fast: true, Cached: base != nil}
 	return true
@@ -171,6 +176,7 @@ func (t *Types) close() error {
 		return nil
 	}
 	if t.lazy != nil {
+		t.lazy.stopReadAhead() // before the mapping goes
 		// Save the units this session scanned, so the next one starts
 		// from them (a complete index was saved when it completed).
 		if ix, covered, ok := t.lazy.grown(); ok {

@@ -27,8 +27,11 @@ import (
 //	units indexed u64: the names come from the first this many units
 //	  (a session saves the prefix it scanned; see lazyIndex)
 //	per name table (nameTables of them): count u64, then records of
-//	  [name offset u32, name length u32, a u64, b u64], sorted by name
-//	  (a name with several records keeps unit order)
+//	  [name offset u32, name length u32, a u64, b u64], a name's records
+//	  together and in unit order; then a hash table: slot count u64 (a
+//	  power of two), slots u32 (the name's first record, 0xffffffff
+//	  empty), open addressing on FNV-1a of the name. (No sorting: the
+//	  first session writes this file on its way out.)
 //	string bytes length u64, the names
 //	CRC-32C of everything before it, u32
 //
@@ -36,7 +39,7 @@ import (
 
 // indexMagic ends in the format's version: bump it whenever the file
 // layout or what the scanner records changes, so old files are rebuilt.
-const indexMagic = "KCIDX\x00\x00\x03"
+const indexMagic = "KCIDX\x00\x00\x04"
 
 // The tables, in file order; a and b are per table.
 const (
@@ -151,6 +154,41 @@ func (ix *typeIndex) records(tab int) (names []string, ab [][2]uint64) {
 	return names, ab
 }
 
+// grouped lists a table's records, each name's together in unit order,
+// in no particular order of names, and the index of each name's first.
+func (ix *typeIndex) grouped(tab int) (names []string, ab [][2]uint64, firsts []int) {
+	add := func(name string, recs ...[2]uint64) {
+		firsts = append(firsts, len(names))
+		for _, r := range recs {
+			names = append(names, name)
+			ab = append(ab, r)
+		}
+	}
+	switch tab {
+	case tabVars:
+		for k, v := range ix.vars {
+			recs := make([][2]uint64, len(v))
+			for i, e := range v {
+				recs[i] = [2]uint64{uint64(e.typ), e.addr}
+			}
+			add(k, recs...)
+		}
+	case tabFuncs:
+		for k, f := range ix.funcs {
+			add(k, [2]uint64{uint64(f.die), f.addr})
+		}
+	case tabEnumVals:
+		for k, e := range ix.enumVals {
+			add(k, [2]uint64{uint64(e.enum), 0})
+		}
+	default:
+		for k, o := range ix.table(tab) {
+			add(k, [2]uint64{uint64(o), 0})
+		}
+	}
+	return names, ab, firsts
+}
+
 // unitSpan is a unit's bytes in .debug_info.
 type unitSpan struct{ start, end uint64 }
 
@@ -181,7 +219,7 @@ func encodeIndex(key indexKey, units []unitSpan, covered int, ix *typeIndex) []b
 	b = le.AppendUint64(b, uint64(covered))
 	var strs []byte
 	for tab := range nameTables {
-		names, ab := ix.records(tab)
+		names, ab, firsts := ix.grouped(tab)
 		b = le.AppendUint64(b, uint64(len(names)))
 		for i, n := range names {
 			b = le.AppendUint32(b, uint32(len(strs)))
@@ -189,6 +227,25 @@ func encodeIndex(key indexKey, units []unitSpan, covered int, ix *typeIndex) []b
 			b = le.AppendUint64(b, ab[i][0])
 			b = le.AppendUint64(b, ab[i][1])
 			strs = append(strs, n...)
+		}
+		size := 8
+		for size < 2*len(firsts) {
+			size *= 2
+		}
+		slots := make([]uint32, size)
+		for i := range slots {
+			slots[i] = emptySlot
+		}
+		for _, f := range firsts {
+			h := fnv1a(names[f]) & uint64(size-1)
+			for slots[h] != emptySlot {
+				h = (h + 1) & uint64(size-1)
+			}
+			slots[h] = uint32(f)
+		}
+		b = le.AppendUint64(b, uint64(size))
+		for _, x := range slots {
+			b = le.AppendUint32(b, x)
 		}
 	}
 	b = le.AppendUint64(b, uint64(len(strs)))
@@ -201,6 +258,7 @@ type cachedIndex struct {
 	units   []unitSpan
 	covered int                // names come from units[:covered]
 	tables  [nameTables][]byte // the records
+	slots   [nameTables][]byte // their hash tables
 	strs    []byte
 	names   int
 }
@@ -274,6 +332,17 @@ func decodeIndex(b []byte, key indexKey) (*cachedIndex, error) {
 		c.tables[tab] = b[off : off+int(n)*recSize]
 		off += int(n) * recSize
 		c.names += int(n)
+		ns, ok := u64()
+		if !ok || ns == 0 || ns&(ns-1) != 0 || ns > uint64(len(b)-off)/4 || ns < 2*n {
+			return bad("name hash table")
+		}
+		c.slots[tab] = b[off : off+int(ns)*4]
+		off += int(ns) * 4
+		for i := 0; i < int(ns); i++ {
+			if x := le.Uint32(c.slots[tab][4*i:]); x != emptySlot && uint64(x) >= n {
+				return bad("hash slot out of range")
+			}
+		}
 	}
 	sl, ok := u64()
 	if !ok || sl != uint64(len(b)-off) {
@@ -297,22 +366,29 @@ func (c *cachedIndex) name(t []byte, i int) string {
 
 // search returns the first record index for name and how many there are.
 func (c *cachedIndex) search(tab int, name string) (int, int) {
-	t := c.tables[tab]
+	t, slots := c.tables[tab], c.slots[tab]
 	n := len(t) / recSize
-	lo, hi := 0, n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if c.name(t, m) < name {
-			lo = m + 1
-		} else {
-			hi = m
+	ns := len(slots) / 4
+	if ns == 0 {
+		return 0, 0
+	}
+	mask := uint64(ns - 1)
+	h := fnv1a(name) & mask
+	for probes := 0; probes < ns; probes++ {
+		x := binary.LittleEndian.Uint32(slots[4*h:])
+		if x == emptySlot {
+			return 0, 0
 		}
+		if c.name(t, int(x)) == name {
+			end := int(x) + 1
+			for end < n && c.name(t, end) == name {
+				end++
+			}
+			return int(x), end - int(x)
+		}
+		h = (h + 1) & mask
 	}
-	end := lo
-	for end < n && c.name(t, end) == name {
-		end++
-	}
-	return lo, end - lo
+	return 0, 0 // a table with no empty slot: only a corrupt file
 }
 
 func (c *cachedIndex) rec(tab, i int) [2]uint64 {

@@ -191,8 +191,10 @@ func TestIndexCacheRejectsBadFiles(t *testing.T) {
 	}
 	v2.Close()
 	// ... and replaced the bad file with a good one.
-	if b, _ := os.ReadFile(indexCachePath(dir, v.BuildID)); !slices.Equal(b, good) {
+	if b, _ := os.ReadFile(indexCachePath(dir, v.BuildID)); slices.Equal(b, flip) {
 		t.Error("the corrupt index file was not rewritten")
+	} else if _, err := decodeIndex(b, key); err != nil {
+		t.Errorf("the rewritten index file does not decode: %v", err)
 	}
 	tmps, _ := filepath.Glob(filepath.Join(dir, "*", "*.tmp"))
 	if len(tmps) > 0 {
@@ -218,6 +220,10 @@ func TestLazyIndexMatchesFull(t *testing.T) {
 	lazy := openCached(t, "")
 	defer lazy.Close()
 	ty := lazy.Types()
+	if _, err := ty.index(); err != nil {
+		t.Fatal(err)
+	}
+	ty.lazy.stopReadAhead() // only lookups scan: the test counts units
 	if _, err := ty.LookupType("struct task_struct"); err != nil {
 		t.Fatal(err)
 	}
@@ -266,6 +272,7 @@ func TestPartialIndexCache(t *testing.T) {
 	if _, err := v1.Types().Struct("task_struct"); err != nil {
 		t.Fatal(err)
 	}
+	v1.Types().lazy.stopReadAhead()
 	scanned := v1.Types().lazy.next
 	if v1.Types().lazy.isDone() {
 		t.Fatal("task_struct needed every unit")

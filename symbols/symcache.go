@@ -33,7 +33,12 @@ func symCachePath(dir, buildID string) string {
 
 func encodeSymtab(key indexKey, t *Table, sections []Symbol) []byte {
 	le := binary.LittleEndian
-	var b, strs []byte
+	n := 0
+	for _, s := range t.byAddr {
+		n += len(s.Name)
+	}
+	b := make([]byte, 0, 64+len(key.buildID)+(len(t.byAddr)+len(sections))*symRecSize+4*len(t.hash))
+	strs := make([]byte, 0, n)
 	b = append(b, symMagic...)
 	b = le.AppendUint32(b, uint32(len(key.buildID)))
 	b = append(b, key.buildID...)
@@ -52,27 +57,10 @@ func encodeSymtab(key indexKey, t *Table, sections []Symbol) []byte {
 	for _, s := range t.byAddr {
 		rec(s)
 	}
-	// A hash table costs nothing to load and, unlike a sorted index,
-	// nothing much to build: sorting 200,000 names took longer than
-	// reading the symbol table.
-	size := 1
-	for size < 2*len(t.byName) {
-		size *= 2
-	}
-	slots := make([]uint32, size)
-	for i := range slots {
-		slots[i] = emptySlot
-	}
-	for n, i := range t.byName {
-		h := fnv1a(n) & uint64(size-1)
-		for slots[h] != emptySlot {
-			h = (h + 1) & uint64(size-1)
-		}
-		slots[h] = uint32(i)
-	}
-	b = le.AppendUint64(b, uint64(size))
-	for _, x := range slots {
-		b = le.AppendUint32(b, x)
+	// The table's own hash index: nothing to build on load.
+	b = le.AppendUint64(b, uint64(len(t.hash)))
+	for _, x := range t.hash {
+		b = le.AppendUint32(b, uint32(x)) // -1 is emptySlot
 	}
 	b = le.AppendUint64(b, uint64(len(sections)))
 	for _, s := range sections {

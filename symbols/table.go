@@ -21,10 +21,10 @@ type Symbol struct {
 // Table is a set of symbols indexed by name and by address.
 type Table struct {
 	byAddr []Symbol // sorted by Addr, then original order
-	// The name index is a map, or, for a table read from the cache, an
-	// open-addressing hash table of byAddr indexes (-1: empty).
-	byName map[string]int
-	hash   []int32
+	// The name index: an open-addressing hash table (FNV-1a, linear
+	// probing) of byAddr indexes, -1 for empty. Cheaper to build than a
+	// map, and it is also the symbol cache's on-disk index.
+	hash []int32
 	// A relocated copy shares its original's name index: pos maps an
 	// index into the original's byAddr to one into this byAddr.
 	pos []int32
@@ -34,12 +34,26 @@ type Table struct {
 // returns the first global one (upper-case type), else the first.
 func NewTable(syms []Symbol) *Table {
 	s := sortByAddr(syms)
-	t := &Table{byAddr: s, byName: make(map[string]int, len(s))}
+	size := 8
+	for size < 2*len(s) {
+		size *= 2
+	}
+	t := &Table{byAddr: s, hash: make([]int32, size)}
+	for i := range t.hash {
+		t.hash[i] = -1
+	}
+	mask := uint64(size - 1)
 	for i, sym := range s {
-		if j, ok := t.byName[sym.Name]; ok && (isGlobal(s[j].Type) || !isGlobal(sym.Type)) {
+		h := fnv1a(sym.Name) & mask
+		for ; t.hash[h] >= 0; h = (h + 1) & mask {
+			if s[t.hash[h]].Name == sym.Name {
+				break
+			}
+		}
+		if j := t.hash[h]; j >= 0 && (isGlobal(s[j].Type) || !isGlobal(sym.Type)) {
 			continue
 		}
-		t.byName[sym.Name] = i
+		t.hash[h] = int32(i)
 	}
 	return t
 }
@@ -81,20 +95,16 @@ func (t *Table) All() []Symbol { return t.byAddr }
 
 // Lookup returns the symbol called name.
 func (t *Table) Lookup(name string) (Symbol, bool) {
-	if t.hash != nil {
-		mask := uint64(len(t.hash) - 1)
-		for h := fnv1a(name) & mask; t.hash[h] >= 0; h = (h + 1) & mask {
-			if s := t.at(int(t.hash[h])); s.Name == name {
-				return s, true
-			}
+	if len(t.hash) == 0 {
+		return Symbol{}, false
+	}
+	mask := uint64(len(t.hash) - 1)
+	for h := fnv1a(name) & mask; t.hash[h] >= 0; h = (h + 1) & mask {
+		if s := t.at(int(t.hash[h])); s.Name == name {
+			return s, true
 		}
-		return Symbol{}, false
 	}
-	i, ok := t.byName[name]
-	if !ok {
-		return Symbol{}, false
-	}
-	return t.at(i), true
+	return Symbol{}, false
 }
 
 // at returns the symbol the name index calls i.
@@ -144,7 +154,7 @@ func (t *Table) Relocated(delta uint64) *Table {
 	if sorted {
 		// Every image address moved by the same delta, so the order and
 		// the name index stay valid.
-		return &Table{byAddr: out, byName: t.byName, hash: t.hash}
+		return &Table{byAddr: out, hash: t.hash}
 	}
 	// Absolute symbols inside the image's range stay put while the rest
 	// move: each group is still sorted, so one merge restores the order.
@@ -156,7 +166,7 @@ func (t *Table) Relocated(delta uint64) *Table {
 			still = append(still, int32(i))
 		}
 	}
-	r := &Table{byAddr: make([]Symbol, 0, len(out)), byName: t.byName, hash: t.hash, pos: make([]int32, len(out))}
+	r := &Table{byAddr: make([]Symbol, 0, len(out)), hash: t.hash, pos: make([]int32, len(out))}
 	take := func(from *[]int32) {
 		i := (*from)[0]
 		*from = (*from)[1:]

@@ -196,6 +196,61 @@ type lazyIndex struct {
 	err      error
 	onDone   func(*typeIndex)           // called once, when every unit is in
 	fallback func() (*typeIndex, error) // when the scanner fails: debug/dwarf's reader
+
+	stop   chan struct{} // closed to stop the read-ahead
+	bg     sync.WaitGroup
+	wanted bool // a lookup was answered from units past the base
+}
+
+// readAhead scans on in file order in the background, a few units at a
+// time, while the session reads its symbol table and dump: by the time
+// a command asks for a type defined further in (struct rq lives in the
+// scheduler's units, a tenth of the way), it is usually there. Stop it
+// before the mapping goes.
+func (l *lazyIndex) readAhead() {
+	l.stop = make(chan struct{})
+	l.bg.Go(func() {
+		for {
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			l.mu.Lock()
+			if l.done() {
+				l.mu.Unlock()
+				return
+			}
+			l.step(4)
+			l.mu.Unlock()
+		}
+	})
+}
+
+// stopReadAhead stops the background scan and waits for it.
+func (l *lazyIndex) stopReadAhead() {
+	if l.stop != nil {
+		select {
+		case <-l.stop:
+		default:
+			close(l.stop)
+		}
+		l.bg.Wait()
+	}
+}
+
+// step scans the next n units in order. l.mu must be held.
+func (l *lazyIndex) step(n int) {
+	var err error
+	if l.units == nil {
+		if l.units, err = scanUnits(l.s); err == nil && len(l.units) != l.total {
+			err = fmt.Errorf("%w: %d units, the cache has %d", errScan, len(l.units), l.total)
+		}
+	}
+	for end := min(l.next+n, l.total); err == nil && l.next < end; l.next++ {
+		err = l.ix.scanUnitCached(l.s, &l.units[l.next], l.abbrevs)
+	}
+	l.finish(err)
 }
 
 func newLazyIndex(s *dieSections, total int, base *cachedIndex) *lazyIndex {
@@ -223,30 +278,26 @@ func (l *lazyIndex) more(upTo int) {
 	if l.done() {
 		return
 	}
-	var err error
-	if l.units == nil {
-		if l.units, err = scanUnits(l.s); err == nil && len(l.units) != l.total {
-			err = fmt.Errorf("%w: %d units, the cache has %d", errScan, len(l.units), l.total)
-		}
-	}
-	switch {
-	case err != nil:
-	case l.next == 0:
+
+	if l.next == 0 || l.units == nil {
 		// The first units hold the common types: read them in order.
-		const first = 8
-		for end := min(first, l.total); l.next < end && err == nil; l.next++ {
-			err = l.ix.scanUnitCached(l.s, &l.units[l.next], l.abbrevs)
-		}
-	default:
-		// Then as many units again as are behind, on every CPU: a rare
-		// type costs a few doublings, a missing one the whole section.
-		end := min(max(2*l.next, upTo), l.total)
-		var part *typeIndex
-		if part, err = scanParallel(l.s, l.units[l.next:end]); err == nil {
-			l.ix.merge(part)
-			l.next = end
-		}
+		l.step(8)
+		return
 	}
+	// Then as many units again as are behind, on every CPU: a rare type
+	// costs a few doublings, a missing one the whole section.
+	end := min(max(2*l.next, upTo), l.total)
+	part, err := scanParallel(l.s, l.units[l.next:end])
+	if err == nil {
+		l.ix.merge(part)
+		l.next = end
+	}
+	l.finish(err)
+}
+
+// finish handles the end of a scan step: the fallback on an error, the
+// completion hook when every unit is in. l.mu must be held.
+func (l *lazyIndex) finish(err error) {
 	if err != nil {
 		// DWARF the scanner does not know: index it all with debug/dwarf.
 		l.base, l.ix, l.next = nil, nil, l.total
@@ -282,7 +333,9 @@ func (l *lazyIndex) merged() *typeIndex {
 func (l *lazyIndex) grown() (*typeIndex, int, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.next <= l.baseNext || l.err != nil || l.done() {
+	// Units only the read-ahead reached are not worth the write: the
+	// next session reads ahead as well.
+	if !l.wanted || l.next <= l.baseNext || l.err != nil || l.done() {
 		return nil, 0, false // a complete index was saved by onDone
 	}
 	return l.merged(), l.next, true
@@ -292,9 +345,6 @@ func (l *lazyIndex) grown() (*typeIndex, int, bool) {
 func (l *lazyIndex) complete() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.next == 0 {
-		l.more(0)
-	}
 	for !l.done() {
 		l.more(l.total)
 	}
@@ -311,6 +361,7 @@ func (l *lazyIndex) first(tab int, name string) (a, b uint64, ok bool) {
 			}
 		}
 		if a, b, ok := l.ix.first(tab, name); ok {
+			l.wanted = true
 			return a, b, true
 		}
 		if l.done() {
@@ -331,7 +382,9 @@ func (l *lazyIndex) all(tab int, name string) [][2]uint64 {
 		if l.base != nil {
 			r = l.base.all(tab, name)
 		}
-		r = append(r, l.ix.all(tab, name)...)
+		more := l.ix.all(tab, name)
+		l.wanted = l.wanted || len(more) > 0
+		r = append(r, more...)
 		if len(r) > 0 || l.done() {
 			return r
 		}

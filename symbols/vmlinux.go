@@ -64,6 +64,11 @@ func OpenVmlinux(r io.ReaderAt, closer io.Closer, path string, opts ...OpenOptio
 		v.cacheDir = ""
 	}
 	v.BuildID = buildID(f)
+	if v.file != nil && f.Section(".debug_info") != nil {
+		// Map the DWARF and start reading its first units while the
+		// symbol table loads: most sessions ask about a type soon.
+		v.saving.Go(func() { v.Types().index() })
+	}
 	if err := v.loadSymtab(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
