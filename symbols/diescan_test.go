@@ -2,11 +2,8 @@ package symbols
 
 import (
 	"fmt"
-	"os"
 	"testing"
 	"time"
-
-	"github.com/kcrash/kcrash/internal/coretest"
 )
 
 // TestFastIndexMatchesDebugDWARF builds the name index both ways on the
@@ -15,21 +12,9 @@ func TestFastIndexMatchesDebugDWARF(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads the corpus vmlinux")
 	}
-	p := coretest.Path(t, "kernel/vmlinux")
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := OpenVmlinux(f, f, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := openTestVmlinux(t, "")
 	ty := v.Types()
-	if err := ty.mapFile(); err != nil {
-		t.Skipf("the vmlinux's DWARF is not mapped: %v", err)
-	}
-	secs := ty.secs
+	secs := mappedSections(t, v)
 	ty.mu.Lock()
 	d, err := ty.globalLocked()
 	ty.mu.Unlock()
@@ -106,21 +91,7 @@ func TestScannerCorruptInput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads the corpus vmlinux")
 	}
-	p := coretest.Path(t, "kernel/vmlinux")
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := OpenVmlinux(f, f, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	ty := v.Types()
-	if err := ty.mapFile(); err != nil {
-		t.Skipf("the vmlinux's DWARF is not mapped: %v", err)
-	}
-	secs := ty.secs
+	secs := mappedSections(t, openTestVmlinux(t, ""))
 	all, err := scanUnits(secs)
 	if err != nil {
 		t.Fatal(err)

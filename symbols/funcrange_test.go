@@ -1,11 +1,8 @@
 package symbols
 
 import (
-	"os"
 	"sort"
 	"testing"
-
-	"github.com/kcrash/kcrash/internal/coretest"
 )
 
 // TestFuncRangeLazyMatchesEager: reading only the units that cover an
@@ -15,16 +12,7 @@ func TestFuncRangeLazyMatchesEager(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads the corpus vmlinux")
 	}
-	p := coretest.Path(t, "kernel/vmlinux")
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := OpenVmlinux(f, f, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := openTestVmlinux(t, "")
 	d, _, err := v.sharedDWARF()
 	if err != nil {
 		t.Fatal(err)

@@ -5,23 +5,11 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/kcrash/kcrash/internal/coretest"
 )
 
 func openCached(t *testing.T, dir string) *Vmlinux {
 	t.Helper()
-	p := coretest.Path(t, "kernel/vmlinux")
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := OpenVmlinux(f, f, p, WithCache(dir))
-	if err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	return v
+	return openTestVmlinux(t, "", WithCache(dir))
 }
 
 // TestIndexCacheRoundTrip builds the index and symbol table of the

@@ -69,21 +69,7 @@ func (t *eagerLines) lookup(pc uint64) (LineInfo, bool) {
 // (a distribution kernel, say), else the corpus's.
 func linesVmlinux(tb testing.TB) *Vmlinux {
 	tb.Helper()
-	p := os.Getenv("KCRASH_LINES_VMLINUX")
-	if p == "" {
-		p = coretest.Path(tb, "kernel/vmlinux")
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	v, err := OpenVmlinux(f, f, p)
-	if err != nil {
-		f.Close()
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { v.Close() })
-	return v
+	return openTestVmlinux(tb, os.Getenv("KCRASH_LINES_VMLINUX"))
 }
 
 // lineSample picks text addresses across the image: a share of the
