@@ -274,7 +274,7 @@ func TestPartialIndexCache(t *testing.T) {
 	}
 	l := v2.Types().lazy
 	if l == nil || l.base == nil || l.baseNext != scanned || l.next != scanned {
-		t.Fatalf("second session did not start from the %d saved units", scanned)
+		t.Fatalf("second session did not start from the %d saved units (base %v, baseNext %d, next %d)", scanned, l != nil && l.base != nil, l.baseNext, l.next)
 	}
 	if _, err := v2.Types().Stats(); err != nil { // completes
 		t.Fatal(err)
