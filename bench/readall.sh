@@ -14,7 +14,7 @@
 # the machine may be shared), and checks that both kept the
 # same pages.
 #
-# usage: bench/readall.sh [all|read|filter]   (after bench/distro.sh prepare dump)
+# usage: bench/readall.sh [all|read|filter|convert]   (after bench/distro.sh prepare dump)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -73,9 +73,41 @@ filter() {
 	rm -rf "$tmp"
 }
 
+# convert: the unfiltered conversions of the issue beside makedumpfile
+# -c -d 1 (zero pages only excluded) on the same ELF, interleaved runs.
+convert() {
+	local tmp kc in=vmcore-phdr40.elf
+	tmp=$(mktemp -d)
+	kc=$tmp/kcrash
+	(cd "$ROOT" && go build -o "$kc" ./cmd/kcrash)
+	cd "$BENCH"
+	local in_mb i x
+	in_mb=$(mb "$in")
+	declare -A walls
+	local names=("makedumpfile -c -d 1" "kcrash --to kdump --compress zlib" "kcrash --to kdump --compress zlib --filter 1" "kcrash --to lkcd")
+	for ((i = 0; i < RUNS; i++)); do
+		rm -f "$tmp"/out*
+		x=$(/usr/bin/time -f '%e' makedumpfile -c -d 1 "$in" "$tmp/out1" 2>&1 >/dev/null | tail -n1); walls[0]+="$x "
+		x=$(/usr/bin/time -f '%e' "$kc" convert --to kdump --compress zlib "$in" "$tmp/out2" 2>&1 >/dev/null | tail -n1); walls[1]+="$x "
+		x=$(/usr/bin/time -f '%e' "$kc" convert --to kdump --compress zlib --filter 1 "$in" "$tmp/out3" 2>&1 >/dev/null | tail -n1); walls[2]+="$x "
+		x=$(/usr/bin/time -f '%e' "$kc" convert --to lkcd "$in" "$tmp/out4" 2>&1 >/dev/null | tail -n1); walls[3]+="$x "
+	done
+	med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+	echo "input: $in_mb MB ELF ($in), $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg), median of $RUNS interleaved runs"
+	local base
+	base=$(med ${walls[0]})
+	for i in 0 1 2 3; do
+		local w
+		w=$(med ${walls[$i]})
+		echo "${names[$i]}: wall $w s = $(echo "scale=1; $in_mb / $w" | bc) MB/s of input; $(echo "scale=2; $base / $w" | bc)x makedumpfile's throughput"
+	done
+	rm -rf "$tmp"
+}
+
 case $step in
 	read) read_all ;;
 	filter) filter ;;
-	all) read_all; filter ;;
-	*) echo "usage: $0 [all|read|filter]" >&2; exit 2 ;;
+	convert) convert ;;
+	all) read_all; filter; convert ;;
+	*) echo "usage: $0 [all|read|filter|convert]" >&2; exit 2 ;;
 esac
