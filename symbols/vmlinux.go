@@ -70,6 +70,8 @@ func OpenVmlinux(r io.ReaderAt, closer io.Closer, path string, opts ...OpenOptio
 		v.saving.Go(func() { v.Types().index() })
 	}
 	if err := v.loadSymtab(); err != nil {
+		v.saving.Wait()
+		v.types.close() // the read-ahead started above
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if s, ok := v.symtab.Lookup("linux_banner"); ok {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync/atomic"
 )
 
 // Format names the container a dump was read from.
@@ -65,6 +66,7 @@ type Dump struct {
 	opts   Options
 	closer io.Closer
 	size   int64
+	closed atomic.Bool // reads after Close fail instead of touching an unmapped file
 }
 
 // Open opens the dump file at path and probes its format.
@@ -115,6 +117,9 @@ func New(r io.ReaderAt, size int64, opts Options) (*Dump, error) {
 
 // Close releases the file behind the dump.
 func (d *Dump) Close() error {
+	if d.closed.Swap(true) {
+		return nil
+	}
 	var err error
 	if d.b.closer != nil {
 		err = d.b.closer.Close()
@@ -131,6 +136,10 @@ func (d *Dump) Close() error {
 // a short read always comes with an error; the error is a *ReadError
 // naming the first address that failed.
 func (d *Dump) ReadAt(p []byte, pa PhysAddr) (int, error) {
+	if d.closed.Load() {
+		// The file may be unmapped: reading it would fault.
+		return 0, fmt.Errorf("physical %#x: %w", uint64(pa), os.ErrClosed)
+	}
 	n, err := d.b.mem.readAt(p, pa)
 	if err != nil && d.opts.ZeroExcluded && errors.Is(err, ErrExcluded) {
 		return d.readZeroExcluded(p, pa)

@@ -123,7 +123,7 @@ func filterFor(t *testing.T, orig string, level int) *analyze.PageFilter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { d.Close() }) // mapped reads the dump as it is called
 	k, err := analyze.Open(d, analyze.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func memMapped(t *testing.T, orig string) func(vmcore.PFN) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { d.Close() }) // mapped reads the dump as it is called
 	k, err := analyze.Open(d, analyze.Config{})
 	if err != nil {
 		t.Fatal(err)
