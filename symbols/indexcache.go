@@ -333,15 +333,22 @@ func decodeIndex(b []byte, key indexKey) (*cachedIndex, error) {
 		off += int(n) * recSize
 		c.names += int(n)
 		ns, ok := u64()
-		if !ok || ns == 0 || ns&(ns-1) != 0 || ns > uint64(len(b)-off)/4 || ns < 2*n {
+		if !ok || ns == 0 || ns&(ns-1) != 0 || ns > uint64(len(b)-off)/4 {
 			return bad("name hash table")
 		}
 		c.slots[tab] = b[off : off+int(ns)*4]
 		off += int(ns) * 4
+		empty := 0
 		for i := 0; i < int(ns); i++ {
-			if x := le.Uint32(c.slots[tab][4*i:]); x != emptySlot && uint64(x) >= n {
+			switch x := le.Uint32(c.slots[tab][4*i:]); {
+			case x == emptySlot:
+				empty++
+			case uint64(x) >= n:
 				return bad("hash slot out of range")
 			}
+		}
+		if empty == 0 {
+			return bad("full name hash table") // a lookup would never end
 		}
 	}
 	sl, ok := u64()

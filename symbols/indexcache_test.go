@@ -297,3 +297,21 @@ func TestPartialIndexCache(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexCacheManyDefinitions: a table with more records than names
+// (a variable defined in several units) round-trips; a decoder that
+// sized the hash table by records rejected such files.
+func TestIndexCacheManyDefinitions(t *testing.T) {
+	ix := newTypeIndex()
+	for i := range 3 {
+		ix.vars[string(rune('a'+i))] = []varEntry{{typ: 1, addr: 1}, {typ: 2, addr: 2}, {typ: 3, addr: 3}, {typ: 4, addr: 4}}
+	}
+	key := indexKey{buildID: "ab", fileSize: 10, infoSize: 10}
+	c, err := decodeIndex(encodeIndex(key, []unitSpan{{0, 10}}, 1, ix), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.all(tabVars, "b"); len(got) != 4 || got[3] != [2]uint64{4, 4} {
+		t.Errorf("vars of b: %v", got)
+	}
+}
