@@ -30,7 +30,9 @@ type Vmlinux struct {
 	types     *Types
 	file      *os.File       // r, when it is a file (for mapping and the cache)
 	cacheDir  string         // see WithCache; "" for none
+	opening   sync.WaitGroup // the index's set-up, started by OpenVmlinux
 	saving    sync.WaitGroup // background writes to the cache
+	saveSyms  func()         // writes the symbol table to the cache, or nil
 
 	linesState // Lines(), in lines.go
 }
@@ -67,10 +69,10 @@ func OpenVmlinux(r io.ReaderAt, closer io.Closer, path string, opts ...OpenOptio
 	if v.file != nil && f.Section(".debug_info") != nil {
 		// Map the DWARF and start reading its first units while the
 		// symbol table loads: most sessions ask about a type soon.
-		v.saving.Go(func() { v.Types().index() })
+		v.opening.Go(func() { v.Types().index() })
 	}
 	if err := v.loadSymtab(); err != nil {
-		v.saving.Wait()
+		v.opening.Wait()
 		v.types.close() // the read-ahead started above
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -92,8 +94,13 @@ var releaseRE = regexp.MustCompile(`^Linux version (\S+)`)
 
 // Close releases the file.
 func (v *Vmlinux) Close() error {
+	v.opening.Wait()
+	if v.saveSyms != nil {
+		v.saving.Go(v.saveSyms)
+		v.saveSyms = nil
+	}
+	v.types.close() // waits for the read-ahead, saves the index, unmaps
 	v.saving.Wait()
-	v.types.close() // unmaps the DWARF before the file goes
 	if v.r != nil {
 		return v.r.Close()
 	}
@@ -136,7 +143,9 @@ func (v *Vmlinux) loadSymtab() error {
 	v.symtab = NewTable(out)
 	if key.buildID != "" {
 		t, secs := v.symtab, v.sectionSyms
-		v.saving.Go(func() { saveIndexCache(symCachePath(v.cacheDir, key.buildID), encodeSymtab(key, t, secs)) })
+		// Written on Close, beside the index: during the session the
+		// CPUs have better things to do.
+		v.saveSyms = func() { saveIndexCache(symCachePath(v.cacheDir, key.buildID), encodeSymtab(key, t, secs)) }
 	}
 	return nil
 }
