@@ -129,6 +129,9 @@ func crashSymbolList(all []symbols.Symbol, moved map[int]bool) ([]symbols.Symbol
 // stripSymbolEnd drops the compiler's clone suffixes, as crash's
 // strip_symbol_end does after sorting: "f.isra.0" is shown as "f".
 func stripSymbolEnd(name string) string {
+	if strings.IndexByte(name, '.') < 0 {
+		return name
+	}
 	for _, suffix := range []string{".isra.", ".part.", ".llvm."} {
 		if i := strings.Index(name, suffix); i >= 0 {
 			return name[:i]
@@ -328,9 +331,29 @@ func sortByAddrName(all []symbols.Symbol, moved map[int]bool) []symbols.Symbol {
 			hi++
 		}
 		if hi-lo > 1 && !slices.IsSortedFunc(out[lo:hi], byName) {
-			slices.SortStableFunc(out[lo:hi], byName)
+			sortRunByName(out[lo:hi])
 		}
 		lo = hi
 	}
 	return out
+}
+
+// sortRunByName sorts symbols of one address stably by name, moving
+// indexes rather than symbols (some addresses carry thousands).
+func sortRunByName(run []symbols.Symbol) {
+	idx := make([]int, len(run))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := strings.Compare(run[a].Name, run[b].Name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	sorted := make([]symbols.Symbol, len(run))
+	for i, j := range idx {
+		sorted[i] = run[j]
+	}
+	copy(run, sorted)
 }
