@@ -19,8 +19,8 @@ func (k *Kernel) cpuMask(name string) ([]int, error) {
 	}
 	size := 8
 	if k.vmlinux != nil {
-		if st, err := k.vmlinux.Types().Struct("cpumask"); err == nil && st.Size() > 0 {
-			size = int(st.Size())
+		if n, err := k.vmlinux.Types().StructSize("cpumask"); err == nil && n > 0 {
+			size = int(n)
 		}
 	}
 	b := make([]byte, size)

@@ -69,15 +69,7 @@ type taskCache struct {
 
 // member resolves struct s's member m: offset and size.
 func member(ty *symbols.Types, s, m string) (off, size uint64, err error) {
-	st, err := ty.Struct(s)
-	if err != nil {
-		return 0, 0, err
-	}
-	f, ok := symbols.FindMember(st, m)
-	if !ok {
-		return 0, 0, fmt.Errorf("struct %s has no member %s: %w", s, m, symbols.ErrNotFound)
-	}
-	return f.Offset, uint64(f.Type.Size()), nil
+	return ty.MemberLayout(s, m)
 }
 
 func hasMember(ty *symbols.Types, s, m string) bool {
@@ -91,11 +83,11 @@ func resolveTaskLayout(k *Kernel) (taskLayout, error) {
 		return l, ErrNoTypes
 	}
 	ty := k.vmlinux.Types()
-	st, err := ty.Struct("task_struct")
+	size, err := ty.StructSize("task_struct")
 	if err != nil {
 		return l, err
 	}
-	l.size = uint64(st.Size())
+	l.size = size
 	var errs []error
 	off := func(s, m string) uint64 {
 		o, _, err := member(ty, s, m)

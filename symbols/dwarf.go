@@ -506,14 +506,8 @@ func (t *Types) Struct(name string) (*dwarf.StructType, error) {
 // MemberOffset returns the byte offset of member (which may name a
 // member of an anonymous struct or union nested in it) within struct s.
 func (t *Types) MemberOffset(s, member string) (uint64, error) {
-	st, err := t.Struct(s)
-	if err != nil {
-		return 0, err
-	}
-	if f, ok := FindMember(st, member); ok {
-		return f.Offset, nil
-	}
-	return 0, fmt.Errorf("struct %s has no member %s: %w", s, member, ErrNotFound)
+	off, _, err := t.MemberLayout(s, member)
+	return off, err
 }
 
 // Member is a resolved struct or union member.
