@@ -46,15 +46,7 @@ func hasData(s vmcore.PageState) bool { return s == vmcore.PagePresent || s == v
 // ours and theirs keep. mapped tells the frames a memory section maps.
 func compareKept(t *testing.T, orig, ours, theirs string, mapped func(vmcore.PFN) bool) keptDiff {
 	t.Helper()
-	open := func(p string) *vmcore.Dump {
-		d, err := vmcore.Open(p, vmcore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
-	o, a, b := open(orig), open(ours), open(theirs)
+	o, a, b := openDumpT(t, orig), openDumpT(t, ours), openDumpT(t, theirs)
 	var d keptDiff
 	for pg, err := range o.Pages() {
 		if err != nil {
@@ -119,16 +111,7 @@ func summaryCount(t *testing.T, out, re string) uint64 {
 // filterFor classifies orig's pages at level, as convert does.
 func filterFor(t *testing.T, orig string, level int) *analyze.PageFilter {
 	t.Helper()
-	d, err := vmcore.Open(orig, vmcore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() }) // mapped reads the dump as it is called
-	k, err := analyze.Open(d, analyze.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := analyze.FilterPages(k, level)
+	f, err := analyze.FilterPages(openKernelT(t, orig), level)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,16 +122,7 @@ func filterFor(t *testing.T, orig string, level int) *analyze.PageFilter {
 // (the frames makedumpfile's max_mapnr covers).
 func memMapped(t *testing.T, orig string) func(vmcore.PFN) bool {
 	t.Helper()
-	d, err := vmcore.Open(orig, vmcore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() }) // mapped reads the dump as it is called
-	k, err := analyze.Open(d, analyze.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mapped, err := analyze.MemoryMapped(k)
+	mapped, err := analyze.MemoryMapped(openKernelT(t, orig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,4 +315,26 @@ func TestConvertFilterCompareFiles(t *testing.T) {
 	if len(d.onlyOurs) > 0 || len(d.onlyTheirs) > 0 {
 		t.Errorf("kept sets differ: kcrash only: %v; makedumpfile only: %v", head(d.onlyOurs), head(d.onlyTheirs))
 	}
+}
+
+// openDumpT opens a dump for the rest of the test.
+func openDumpT(t *testing.T, p string) *vmcore.Dump {
+	t.Helper()
+	d, err := vmcore.Open(p, vmcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// openKernelT models the kernel of a dump (VMCOREINFO only) for the
+// rest of the test: what it returns may read the dump when called.
+func openKernelT(t *testing.T, p string) *analyze.Kernel {
+	t.Helper()
+	k, err := analyze.Open(openDumpT(t, p), analyze.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

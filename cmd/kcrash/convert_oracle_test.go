@@ -417,15 +417,7 @@ func TestConvertZeroPageCrashOracle(t *testing.T) {
 	if _, stderr, code := kcrash(t, "", "convert", "--to", "kdump", "--filter", "31", coretest.Path(t, "qemu-4l/vmcore.elf"), ours); code != 0 {
 		t.Fatalf("convert: %s", stderr)
 	}
-	open := func(p string) *vmcore.Dump {
-		d, err := vmcore.Open(p, vmcore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
-	o, m := open(ours), open(theirs)
+	o, m := openDumpT(t, ours), openDumpT(t, theirs)
 	var zeros []vmcore.PFN
 	for pfn, s := range o.PageStates() {
 		if s == vmcore.PageZero && m.PageState(pfn) == vmcore.PageZero {
