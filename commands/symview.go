@@ -37,7 +37,7 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 		return nil, err
 	}
 	all := append([]symbols.Symbol(nil), tab.All()...)
-	moved := map[int]bool{} // entries no longer in address order
+	var moved []int // entries no longer in address order
 	v := &symView{kaslr: k.KASLROffset()}
 	if vm := k.Vmlinux(); vm != nil {
 		v.hasVmlinux = true
@@ -46,14 +46,14 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 		for i, s := range all {
 			if (s.Type == 'a' || s.Type == 'A') && s.Addr >= kernelMapBase && v.kaslr != 0 {
 				all[i].Addr += v.kaslr
-				moved[i] = true
+				moved = append(moved, i)
 			}
 		}
 		for _, s := range vm.SectionSymbols() {
 			if s.Addr >= kernelMapBase {
 				s.Addr += v.kaslr
 			}
-			moved[len(all)] = true
+			moved = append(moved, len(all))
 			all = append(all, s)
 		}
 		for _, r := range vm.TextRanges() {
@@ -81,7 +81,7 @@ func (v *symView) mods() []modSyms {
 
 // crashSymbolList orders and filters symbols as crash's store_symbols
 // does, returning them and the value of _stext/_text.
-func crashSymbolList(all []symbols.Symbol, moved map[int]bool) ([]symbols.Symbol, uint64) {
+func crashSymbolList(all []symbols.Symbol, moved []int) ([]symbols.Symbol, uint64) {
 	var firstKsym uint64
 	all = sortByAddrName(all, moved)
 	// x86_64_verify_symbol: nothing before _stext/_text in this order,
@@ -288,11 +288,18 @@ func (v *symView) section(addr uint64) string {
 // strays (relocated absolute symbols, section symbols; moved names
 // them), so the strays are sorted alone and merged in, and only runs of
 // equal addresses are sorted by name.
-func sortByAddrName(all []symbols.Symbol, moved map[int]bool) []symbols.Symbol {
+func sortByAddrName(all []symbols.Symbol, moved []int) []symbols.Symbol {
+	isStray := make([]bool, len(all))
+	for _, i := range moved {
+		if i >= 0 && i < len(all) {
+			isStray[i] = true
+		}
+	}
 	var strays []int // indexes out of address order
 	last := uint64(0)
 	for i, s := range all {
-		if moved[i] || s.Addr < last {
+		if isStray[i] || s.Addr < last {
+			isStray[i] = true
 			strays = append(strays, i)
 			continue
 		}
@@ -307,10 +314,6 @@ func sortByAddrName(all []symbols.Symbol, moved map[int]bool) []symbols.Symbol {
 	slices.SortFunc(strays, byAddr)
 	out := make([]symbols.Symbol, 0, len(all))
 	next := 0 // the next stray, in address order
-	isStray := make(map[int]bool, len(strays))
-	for _, i := range strays {
-		isStray[i] = true
-	}
 	for i := range all {
 		if isStray[i] {
 			continue
