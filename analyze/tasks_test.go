@@ -12,6 +12,7 @@ import (
 
 	"github.com/kcrash/kcrash/analyze"
 	"github.com/kcrash/kcrash/internal/coretest"
+	"github.com/kcrash/kcrash/internal/testkernel"
 	"github.com/kcrash/kcrash/symbols"
 	"github.com/kcrash/kcrash/vmcore"
 )
@@ -76,20 +77,7 @@ func elfDump(t *testing.T) (path string) {
 	return ""
 }
 
-func openVmlinux(t *testing.T) *symbols.Vmlinux {
-	t.Helper()
-	p := coretest.Path(t, "kernel/vmlinux")
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := symbols.OpenVmlinux(f, f, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
-}
+var openVmlinux = testkernel.Vmlinux
 
 func openPatched(t *testing.T, path string, v *symbols.Vmlinux, patches map[int64][]byte) *analyze.Kernel {
 	t.Helper()
@@ -206,16 +194,7 @@ func BenchmarkTasks(b *testing.B) {
 			}
 		}
 	}
-	p := coretest.Path(b, "kernel/vmlinux")
-	f, err := os.Open(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := symbols.OpenVmlinux(f, f, p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer v.Close()
+	v := testkernel.Vmlinux(b)
 	for b.Loop() {
 		d, err := vmcore.Open(path, vmcore.Options{})
 		if err != nil {

@@ -9,37 +9,10 @@ import (
 
 	"github.com/kcrash/kcrash/analyze"
 	"github.com/kcrash/kcrash/internal/coretest"
-	"github.com/kcrash/kcrash/symbols"
-	"github.com/kcrash/kcrash/vmcore"
+	"github.com/kcrash/kcrash/internal/testkernel"
 )
 
-func openCorpus(t *testing.T, scenario, dump string, withVmlinux bool) *analyze.Kernel {
-	t.Helper()
-	var cfg analyze.Config
-	if withVmlinux {
-		p := coretest.Path(t, "kernel/vmlinux")
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := symbols.OpenVmlinux(f, f, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { v.Close() })
-		cfg.Vmlinux = v
-	}
-	d, err := vmcore.Open(coretest.Path(t, scenario+"/"+dump), vmcore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	k, err := analyze.Open(d, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+var openCorpus = testkernel.Corpus
 
 // TestBacktraceCorpus unwinds every task of every corpus dump: each walk
 // must end cleanly (bottom of the stack or user mode), every frame must
@@ -252,27 +225,7 @@ func parseDrgnTrace(s string) (pid int32, fns []string, ok bool) {
 // BenchmarkBacktraceAll unwinds every task of the first corpus dump.
 func BenchmarkBacktraceAll(b *testing.B) {
 	sc := coretest.Scenarios(b)[0]
-	var k *analyze.Kernel
-	{
-		p := coretest.Path(b, "kernel/vmlinux")
-		f, err := os.Open(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		v, err := symbols.OpenVmlinux(f, f, p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer v.Close()
-		d, err := vmcore.Open(coretest.Path(b, sc+"/vmcore.elf"), vmcore.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer d.Close()
-		if k, err = analyze.Open(d, analyze.Config{Vmlinux: v}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	k := testkernel.Corpus(b, sc, "vmcore.elf", true)
 	tasks, err := analyze.Tasks(k)
 	if err != nil {
 		b.Fatal(err)

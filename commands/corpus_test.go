@@ -3,7 +3,6 @@ package commands_test
 import (
 	"context"
 	"debug/elf"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,42 +11,16 @@ import (
 	"github.com/kcrash/kcrash/analyze"
 	"github.com/kcrash/kcrash/commands"
 	"github.com/kcrash/kcrash/internal/coretest"
-	"github.com/kcrash/kcrash/symbols"
-	"github.com/kcrash/kcrash/vmcore"
+	"github.com/kcrash/kcrash/internal/testkernel"
 )
 
 func openKernel(t *testing.T, scenario, dump string) *analyze.Kernel {
-	return openKernelCfg(t, scenario, dump, analyze.Config{})
+	return testkernel.Corpus(t, scenario, dump, false)
 }
 
 // openKernelVmlinux opens the dump with the corpus vmlinux.
 func openKernelVmlinux(t *testing.T, scenario, dump string) *analyze.Kernel {
-	t.Helper()
-	p := coretest.Path(t, "kernel/vmlinux")
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := symbols.OpenVmlinux(f, f, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return openKernelCfg(t, scenario, dump, analyze.Config{Vmlinux: v})
-}
-
-func openKernelCfg(t *testing.T, scenario, dump string, cfg analyze.Config) *analyze.Kernel {
-	t.Helper()
-	d, err := vmcore.Open(coretest.Path(t, scenario+"/"+dump), vmcore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	k, err := analyze.Open(d, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return testkernel.Corpus(t, scenario, dump, true)
 }
 
 // runCmd runs one command line the way batch mode does.

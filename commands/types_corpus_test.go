@@ -318,7 +318,7 @@ func TestTypeCommandsNeedVmlinux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the corpus")
 	}
-	k := openKernelCfg(t, "qemu-4l", "vmcore.elf", analyze.Config{})
+	k := openKernel(t, "qemu-4l", "vmcore.elf")
 	for _, cmd := range []string{"p jiffies", "struct task_struct", "union sigval", "whatis linux_banner", "p current_task:a"} {
 		out, errOut, failed := runCmd(k, "vmcore.elf", cmd)
 		if failed == 0 || out != "" || !strings.Contains(errOut, "vmlinux") {

@@ -9,24 +9,11 @@ import (
 	"time"
 
 	"github.com/kcrash/kcrash/internal/coretest"
+	"github.com/kcrash/kcrash/internal/testkernel"
 	"github.com/kcrash/kcrash/symbols"
 )
 
-func openCorpusVmlinux(tb testing.TB) *symbols.Vmlinux {
-	tb.Helper()
-	p := coretest.Path(tb, "kernel/vmlinux")
-	f, err := os.Open(p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	v, err := symbols.OpenVmlinux(f, f, p)
-	if err != nil {
-		f.Close()
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { v.Close() })
-	return v
-}
+var openCorpusVmlinux = testkernel.Vmlinux
 
 // TestTypeIndexCorpus looks up the names the commands depend on in the
 // corpus vmlinux and logs how long the index took to build.

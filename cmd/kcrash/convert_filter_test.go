@@ -12,6 +12,7 @@ import (
 
 	"github.com/kcrash/kcrash/analyze"
 	"github.com/kcrash/kcrash/internal/coretest"
+	"github.com/kcrash/kcrash/internal/testkernel"
 	"github.com/kcrash/kcrash/vmcore"
 )
 
@@ -317,24 +318,7 @@ func TestConvertFilterCompareFiles(t *testing.T) {
 	}
 }
 
-// openDumpT opens a dump for the rest of the test.
-func openDumpT(t *testing.T, p string) *vmcore.Dump {
-	t.Helper()
-	d, err := vmcore.Open(p, vmcore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
-// openKernelT models the kernel of a dump (VMCOREINFO only) for the
-// rest of the test: what it returns may read the dump when called.
-func openKernelT(t *testing.T, p string) *analyze.Kernel {
-	t.Helper()
-	k, err := analyze.Open(openDumpT(t, p), analyze.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+var (
+	openDumpT   = testkernel.Dump
+	openKernelT = func(t *testing.T, p string) *analyze.Kernel { return testkernel.Kernel(t, p, analyze.Config{}) }
+)
