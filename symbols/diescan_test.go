@@ -22,8 +22,12 @@ func TestFastIndexMatchesDebugDWARF(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	fast, spans, err := buildIndexFast(secs)
-	nf := len(spans)
+	units, err := scanUnits(secs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := scanParallel(secs, units)
+	nf := len(units)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func (t *Types) saveIndex(ix *typeIndex, covered int, background bool) {
 	}
 	key := indexKey{buildID: t.v.BuildID, fileSize: t.fileSize, infoSize: uint64(len(t.secs.info))}
 	units := t.units
-	save := func() { saveIndexCache(indexCachePath(t.cacheDir, key.buildID), encodeIndex(key, units, covered, ix)) }
+	save := func() { writeCacheFile(indexCachePath(t.cacheDir, key.buildID), encodeIndex(key, units, covered, ix)) }
 	if background {
 		t.v.saving.Go(save)
 	} else {

@@ -3,13 +3,9 @@ package symbols
 import (
 	"debug/dwarf"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"syscall"
 )
 
@@ -20,9 +16,7 @@ import (
 //
 // The file (little-endian):
 //
-//	magic "KCIDX" 0 0 <version>
-//	build-id length u32, build-id, padding to 8
-//	vmlinux size u64, .debug_info size u64
+//	magic "KCIDX" 0 0 <version>, then the rest of cachefile.go's header
 //	unit count u64, then [start u64, end u64] per unit in file order
 //	units indexed u64: the names come from the first this many units
 //	  (a session saves the prefix it scanned; see lazyIndex)
@@ -33,7 +27,7 @@ import (
 //	  empty), open addressing on FNV-1a of the name. (No sorting: the
 //	  first session writes this file on its way out.)
 //	string bytes length u64, the names
-//	CRC-32C of everything before it, u32
+//	the CRC-32C trailer of cachefile.go
 //
 // A file that fails any check is ignored and rebuilt; it never answers.
 
@@ -56,12 +50,6 @@ const (
 )
 
 const recSize = 24
-
-var crc32c = crc32.MakeTable(crc32.Castagnoli)
-
-// ErrIndexCache: a cached index file is unusable (corrupt, truncated,
-// or made for another vmlinux); the index is rebuilt.
-var ErrIndexCache = errors.New("unusable index cache file")
 
 // nameIndex is what lookups need from an index, built or cached.
 type nameIndex interface {
@@ -122,38 +110,6 @@ func (ix *typeIndex) all(tab int, name string) [][2]uint64 {
 	return nil
 }
 
-// records lists a table's records sorted by name, a name's records in
-// unit order.
-func (ix *typeIndex) records(tab int) (names []string, ab [][2]uint64) {
-	var keys []string
-	switch tab {
-	case tabVars:
-		for k := range ix.vars {
-			keys = append(keys, k)
-		}
-	case tabFuncs:
-		for k := range ix.funcs {
-			keys = append(keys, k)
-		}
-	case tabEnumVals:
-		for k := range ix.enumVals {
-			keys = append(keys, k)
-		}
-	default:
-		for k := range ix.table(tab) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, r := range ix.all(tab, k) {
-			names = append(names, k)
-			ab = append(ab, r)
-		}
-	}
-	return names, ab
-}
-
 // grouped lists a table's records, each name's together in unit order,
 // in no particular order of names, and the index of each name's first.
 func (ix *typeIndex) grouped(tab int) (names []string, ab [][2]uint64, firsts []int) {
@@ -192,25 +148,10 @@ func (ix *typeIndex) grouped(tab int) (names []string, ab [][2]uint64, firsts []
 // unitSpan is a unit's bytes in .debug_info.
 type unitSpan struct{ start, end uint64 }
 
-// indexKey identifies the vmlinux a cache file was made from.
-type indexKey struct {
-	buildID  string // hex
-	fileSize uint64
-	infoSize uint64
-}
-
 // encodeIndex serializes an index and its unit table.
 func encodeIndex(key indexKey, units []unitSpan, covered int, ix *typeIndex) []byte {
 	le := binary.LittleEndian
-	var b []byte
-	b = append(b, indexMagic...)
-	b = le.AppendUint32(b, uint32(len(key.buildID)))
-	b = append(b, key.buildID...)
-	for len(b)%8 != 0 {
-		b = append(b, 0)
-	}
-	b = le.AppendUint64(b, key.fileSize)
-	b = le.AppendUint64(b, key.infoSize)
+	b := appendCacheHeader(nil, indexMagic, key)
 	b = le.AppendUint64(b, uint64(len(units)))
 	for _, u := range units {
 		b = le.AppendUint64(b, u.start)
@@ -228,29 +169,15 @@ func encodeIndex(key indexKey, units []unitSpan, covered int, ix *typeIndex) []b
 			b = le.AppendUint64(b, ab[i][1])
 			strs = append(strs, n...)
 		}
-		size := 8
-		for size < 2*len(firsts) {
-			size *= 2
-		}
-		slots := make([]uint32, size)
-		for i := range slots {
-			slots[i] = emptySlot
-		}
-		for _, f := range firsts {
-			h := fnv1a(names[f]) & uint64(size-1)
-			for slots[h] != emptySlot {
-				h = (h + 1) & uint64(size-1)
-			}
-			slots[h] = uint32(f)
-		}
-		b = le.AppendUint64(b, uint64(size))
+		slots := hashSlots(firsts, func(i int) string { return names[i] })
+		b = le.AppendUint64(b, uint64(len(slots)))
 		for _, x := range slots {
 			b = le.AppendUint32(b, x)
 		}
 	}
 	b = le.AppendUint64(b, uint64(len(strs)))
 	b = append(b, strs...)
-	return le.AppendUint32(b, crc32.Checksum(b, crc32c))
+	return appendCacheTrailer(b)
 }
 
 // cachedIndex answers lookups from an encoded index in place.
@@ -270,80 +197,44 @@ func decodeIndex(b []byte, key indexKey) (*cachedIndex, error) {
 	bad := func(what string) (*cachedIndex, error) {
 		return nil, fmt.Errorf("%w: %s", ErrIndexCache, what)
 	}
-	le := binary.LittleEndian
-	if len(b) < len(indexMagic)+8 || string(b[:len(indexMagic)]) != indexMagic {
-		return bad("not a kcrash index (or another version)")
+	r, err := openCacheFile(b, indexMagic, key)
+	if err != nil {
+		return nil, err
 	}
-	if crc32.Checksum(b[:len(b)-4], crc32c) != le.Uint32(b[len(b)-4:]) {
-		return bad("checksum mismatch")
-	}
-	b = b[:len(b)-4]
-	off := len(indexMagic)
-	need := func(n uint64) bool { return n <= uint64(len(b)-off) }
-	u64 := func() (uint64, bool) {
-		if !need(8) {
-			return 0, false
-		}
-		v := le.Uint64(b[off:])
-		off += 8
-		return v, true
-	}
-	idLen := uint64(le.Uint32(b[off:]))
-	off += 4
-	if !need(idLen) {
-		return bad("truncated build-id")
-	}
-	if string(b[off:off+int(idLen)]) != key.buildID {
-		return bad("made for another build-id")
-	}
-	off += int(idLen)
-	off = (off + 7) &^ 7
-	if off > len(b) {
-		return bad("truncated header")
-	}
-	fsz, ok1 := u64()
-	isz, ok2 := u64()
-	if !ok1 || !ok2 || fsz != key.fileSize || isz != key.infoSize {
-		return bad("made for a vmlinux of another size")
-	}
-	n, ok := u64()
-	if !ok || n > uint64(len(b)-off)/16 {
+	spans, n, ok := r.table(16)
+	if !ok {
 		return bad("truncated unit table")
 	}
+	le := binary.LittleEndian
 	c := &cachedIndex{units: make([]unitSpan, n)}
 	for i := range c.units {
-		s, _ := u64()
-		e, _ := u64()
-		if e <= s || e > isz || (i > 0 && s < c.units[i-1].end) {
+		s, e := le.Uint64(spans[16*i:]), le.Uint64(spans[16*i+8:])
+		if e <= s || e > key.infoSize || (i > 0 && s < c.units[i-1].end) {
 			return bad("unit table out of order")
 		}
 		c.units[i] = unitSpan{s, e}
 	}
-	cov, ok := u64()
+	cov, ok := r.u64()
 	if !ok || cov > n {
 		return bad("units indexed")
 	}
 	c.covered = int(cov)
 	for tab := range nameTables {
-		n, ok := u64()
-		if !ok || n > uint64(len(b)-off)/recSize {
+		var recs uint64
+		if c.tables[tab], recs, ok = r.table(recSize); !ok {
 			return bad("truncated name table")
 		}
-		c.tables[tab] = b[off : off+int(n)*recSize]
-		off += int(n) * recSize
-		c.names += int(n)
-		ns, ok := u64()
-		if !ok || ns == 0 || ns&(ns-1) != 0 || ns > uint64(len(b)-off)/4 {
+		c.names += int(recs)
+		var ns uint64
+		if c.slots[tab], ns, ok = r.table(4); !ok || ns == 0 || ns&(ns-1) != 0 {
 			return bad("name hash table")
 		}
-		c.slots[tab] = b[off : off+int(ns)*4]
-		off += int(ns) * 4
 		empty := 0
 		for i := 0; i < int(ns); i++ {
 			switch x := le.Uint32(c.slots[tab][4*i:]); {
 			case x == emptySlot:
 				empty++
-			case uint64(x) >= n:
+			case uint64(x) >= recs:
 				return bad("hash slot out of range")
 			}
 		}
@@ -351,14 +242,13 @@ func decodeIndex(b []byte, key indexKey) (*cachedIndex, error) {
 			return bad("full name hash table") // a lookup would never end
 		}
 	}
-	sl, ok := u64()
-	if !ok || sl != uint64(len(b)-off) {
+	sl, ok := r.u64()
+	if !ok || sl != r.left() {
 		return bad("string table size")
 	}
-	// Names are bounds-checked as they are read (name); their order is
-	// the writer's, vouched for by the checksum, and checking it here
-	// would cost a pass over half a million records on every start.
-	c.strs = b[off:]
+	// Names are bounds-checked as they are read (name); the file is the
+	// writer's, vouched for by the checksum.
+	c.strs, _ = r.bytes(sl)
 	return c, nil
 }
 
@@ -475,27 +365,4 @@ func loadIndexCache(path string, key indexKey) (*cachedIndex, []byte, error) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, m, nil
-}
-
-// saveIndexCache writes the file under a temporary name and renames it,
-// so a reader never sees half a file and two sessions do not collide.
-func saveIndexCache(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), strings.TrimSuffix(filepath.Base(path), ".idx")+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
 }

@@ -315,3 +315,35 @@ func TestIndexCacheManyDefinitions(t *testing.T) {
 		t.Errorf("vars of b: %v", got)
 	}
 }
+
+// records lists a table's records sorted by name, a name's records in
+// unit order.
+func (ix *typeIndex) records(tab int) (names []string, ab [][2]uint64) {
+	var keys []string
+	switch tab {
+	case tabVars:
+		for k := range ix.vars {
+			keys = append(keys, k)
+		}
+	case tabFuncs:
+		for k := range ix.funcs {
+			keys = append(keys, k)
+		}
+	case tabEnumVals:
+		for k := range ix.enumVals {
+			keys = append(keys, k)
+		}
+	default:
+		for k := range ix.table(tab) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, r := range ix.all(tab, k) {
+			names = append(names, k)
+			ab = append(ab, r)
+		}
+	}
+	return names, ab
+}

@@ -3,7 +3,6 @@ package symbols
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 )
@@ -15,16 +14,16 @@ import (
 // The file (little-endian):
 //
 //	magic "KCSYM" 0 0 <version>
-//	build-id length u32, build-id, padding to 8; vmlinux size u64
+//	the header of cachefile.go (.debug_info size 0)
 //	symbol count u64, then per symbol in address order
 //	  [address u64, name offset u32, name length u32, type u8, 7 zero bytes]
 //	name hash table size u64 (a power of two), then u32 symbol indexes
 //	  (0xffffffff: empty), open addressing on FNV-1a of the name
 //	section symbol count u64, then records as above
 //	string bytes length u64, the names
-//	CRC-32C of everything before it, u32
+//	the CRC-32C trailer of cachefile.go
 
-const symMagic = "KCSYM\x00\x00\x01"
+const symMagic = "KCSYM\x00\x00\x02"
 const symRecSize = 24
 
 func symCachePath(dir, buildID string) string {
@@ -39,13 +38,7 @@ func encodeSymtab(key indexKey, t *Table, sections []Symbol) []byte {
 	}
 	b := make([]byte, 0, 64+len(key.buildID)+(len(t.byAddr)+len(sections))*symRecSize+4*len(t.hash))
 	strs := make([]byte, 0, n)
-	b = append(b, symMagic...)
-	b = le.AppendUint32(b, uint32(len(key.buildID)))
-	b = append(b, key.buildID...)
-	for len(b)%8 != 0 {
-		b = append(b, 0)
-	}
-	b = le.AppendUint64(b, key.fileSize)
+	b = appendCacheHeader(b, symMagic, key)
 	rec := func(s Symbol) {
 		b = le.AppendUint64(b, s.Addr)
 		b = le.AppendUint32(b, uint32(len(strs)))
@@ -68,7 +61,7 @@ func encodeSymtab(key indexKey, t *Table, sections []Symbol) []byte {
 	}
 	b = le.AppendUint64(b, uint64(len(strs)))
 	b = append(b, strs...)
-	return le.AppendUint32(b, crc32.Checksum(b, crc32c))
+	return appendCacheTrailer(b)
 }
 
 // decodeSymtab rebuilds a table from the cache. Allocations are bounded
@@ -77,60 +70,27 @@ func decodeSymtab(b []byte, key indexKey) (*Table, []Symbol, error) {
 	bad := func(what string) (*Table, []Symbol, error) {
 		return nil, nil, fmt.Errorf("%w: %s", ErrIndexCache, what)
 	}
+	r, err := openCacheFile(b, symMagic, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	symRecs, n, ok1 := r.table(symRecSize)
+	slots, nn, ok2 := r.table(4)
+	secRecs, ns, ok3 := r.table(symRecSize)
+	sl, ok4 := r.u64()
+	if !ok1 || !ok2 || !ok3 || !ok4 || sl != r.left() {
+		return bad("truncated")
+	}
+	if nn == 0 || nn&(nn-1) != 0 {
+		return bad("name hash table size")
+	}
+	strb, _ := r.bytes(sl)
+	strs := string(strb)
 	le := binary.LittleEndian
-	if len(b) < len(symMagic)+8 || string(b[:len(symMagic)]) != symMagic {
-		return bad("not a kcrash symbol table (or another version)")
-	}
-	if crc32.Checksum(b[:len(b)-4], crc32c) != le.Uint32(b[len(b)-4:]) {
-		return bad("checksum mismatch")
-	}
-	b = b[:len(b)-4]
-	off := len(symMagic)
-	idLen := int(le.Uint32(b[off:]))
-	off += 4
-	if idLen > len(b)-off || string(b[off:off+idLen]) != key.buildID {
-		return bad("made for another build-id")
-	}
-	off = (off + idLen + 7) &^ 7
-	u64 := func() (uint64, bool) {
-		if off > len(b) || len(b)-off < 8 {
-			return 0, false
-		}
-		v := le.Uint64(b[off:])
-		off += 8
-		return v, true
-	}
-	if fs, ok := u64(); !ok || fs != key.fileSize {
-		return bad("made for a vmlinux of another size")
-	}
-	// The records name strings that come last: find them first.
-	n, ok := u64()
-	if !ok || n > uint64(len(b)-off)/symRecSize {
-		return bad("truncated symbols")
-	}
-	symOff := off
-	off += int(n) * symRecSize
-	nn, ok := u64()
-	if !ok || nn == 0 || nn&(nn-1) != 0 || nn > uint64(len(b)-off)/4 {
-		return bad("truncated name index")
-	}
-	nameOff := off
-	off += int(nn) * 4
-	ns, ok := u64()
-	if !ok || ns > uint64(len(b)-off)/symRecSize {
-		return bad("truncated section symbols")
-	}
-	secOff := off
-	off += int(ns) * symRecSize
-	sl, ok := u64()
-	if !ok || sl != uint64(len(b)-off) {
-		return bad("string table size")
-	}
-	strs := string(b[off:])
-	read := func(at int, count uint64) ([]Symbol, bool) {
+	read := func(recs []byte, count uint64) ([]Symbol, bool) {
 		out := make([]Symbol, count)
 		for i := range out {
-			r := b[at+i*symRecSize:]
+			r := recs[i*symRecSize:]
 			so, sz := uint64(le.Uint32(r[8:])), uint64(le.Uint32(r[12:]))
 			if so+sz > sl {
 				return nil, false
@@ -139,16 +99,15 @@ func decodeSymtab(b []byte, key indexKey) (*Table, []Symbol, error) {
 		}
 		return out, true
 	}
-	syms, ok1 := read(symOff, n)
-	secs, ok2 := read(secOff, ns)
+	syms, ok1 := read(symRecs, n)
+	secs, ok2 := read(secRecs, ns)
 	if !ok1 || !ok2 {
 		return bad("name out of the string table")
 	}
 	t := &Table{byAddr: syms, hash: make([]int32, nn)}
 	empty := 0
 	for i := range t.hash {
-		x := le.Uint32(b[nameOff+4*i:])
-		switch {
+		switch x := le.Uint32(slots[4*i:]); {
 		case x == emptySlot:
 			t.hash[i] = -1
 			empty++
@@ -162,18 +121,6 @@ func decodeSymtab(b []byte, key indexKey) (*Table, []Symbol, error) {
 		return bad("full name table") // a lookup would never end
 	}
 	return t, secs, nil
-}
-
-const emptySlot = 0xffffffff
-
-// fnv1a is the 64-bit FNV-1a hash.
-func fnv1a(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
 }
 
 func loadSymCache(path string, key indexKey) (*Table, []Symbol, error) {

@@ -88,19 +88,6 @@ type IndexStats struct {
 // dwarf5Sections are the sections debug/dwarf takes through AddSection.
 var dwarf5Sections = []string{".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists", ".debug_loclists"}
 
-// buildIndexFast is buildIndex with the DIE scanner of diescan.go.
-func buildIndexFast(s *dieSections) (*typeIndex, []unitSpan, error) {
-	units, err := scanUnits(s)
-	if err != nil {
-		return nil, nil, err
-	}
-	ix, err := scanParallel(s, units)
-	if err != nil {
-		return nil, nil, err
-	}
-	return ix, spansOf(units), nil
-}
-
 func spansOf(units []unitHeader) []unitSpan {
 	spans := make([]unitSpan, len(units))
 	for i, u := range units {

@@ -145,7 +145,7 @@ func (v *Vmlinux) loadSymtab() error {
 		t, secs := v.symtab, v.sectionSyms
 		// Written on Close, beside the index: during the session the
 		// CPUs have better things to do.
-		v.saveSyms = func() { saveIndexCache(symCachePath(v.cacheDir, key.buildID), encodeSymtab(key, t, secs)) }
+		v.saveSyms = func() { writeCacheFile(symCachePath(v.cacheDir, key.buildID), encodeSymtab(key, t, secs)) }
 	}
 	return nil
 }
