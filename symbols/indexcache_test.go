@@ -1,6 +1,8 @@
 package symbols
 
 import (
+	"debug/dwarf"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +33,12 @@ func TestIndexCacheRoundTrip(t *testing.T) {
 	}
 	built := v1.Types().lazy.ix
 	syms1 := slices.Clone(v1.Symtab().All())
+	types1 := map[string]string{}
+	for _, name := range []string{"struct task_struct", "struct list_head", "pid_t", "unsigned long"} {
+		if types1[name], err = typeLayout(v1, name); err != nil {
+			t.Fatal(err)
+		}
+	}
 	secs1 := slices.Clone(v1.SectionSymbols())
 	units1 := slices.Clone(v1.Types().units)
 	if err := v1.Close(); err != nil { // waits for the cache writes
@@ -89,21 +97,29 @@ func TestIndexCacheRoundTrip(t *testing.T) {
 		}
 	}
 	t.Logf("%d names, %d units, %d symbols agree", checked, len(units1), len(syms1))
-	// Types decoded per unit from the cached index print as before.
-	for _, name := range []string{"struct task_struct", "struct list_head", "pid_t", "unsigned long"} {
-		a, err1 := v1Type(t, v2, name)
-		if err1 != nil || a == "" {
-			t.Errorf("%s: %v", name, err1)
+	// Types decoded from the cached index are the built session's.
+	for name, want := range types1 {
+		got, err := typeLayout(v2, name)
+		if err != nil || got != want {
+			t.Errorf("%s from the cache: %q, %v; built: %q", name, got, err, want)
 		}
 	}
 }
 
-func v1Type(t *testing.T, v *Vmlinux, name string) (string, error) {
+// typeLayout spells a type with its size and, for a struct, every
+// member's name and offset: enough to tell two decodes apart.
+func typeLayout(v *Vmlinux, name string) (string, error) {
 	typ, err := v.Types().LookupType(name)
 	if err != nil {
 		return "", err
 	}
-	return typ.String(), nil
+	s := fmt.Sprintf("%s %d", typ, typ.Size())
+	if st, ok := typ.(*dwarf.StructType); ok {
+		for _, f := range st.Field {
+			s += fmt.Sprintf(" %s@%d", f.Name, f.ByteOffset)
+		}
+	}
+	return s, nil
 }
 
 // TestIndexCacheRejectsBadFiles: a cache file that is truncated,
