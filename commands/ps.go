@@ -354,22 +354,8 @@ func filterPs(k *analyze.Kernel, all, rows []*analyze.Task, flags int, specified
 			continue
 		}
 		if flags&psGroup != 0 {
-			if t.PID != t.TGID {
-				if !specified {
-					continue
-				}
-				// A selected thread stands for its group leader.
-				var leader *analyze.Task
-				for _, l := range all {
-					if l.PID == t.TGID {
-						leader = l
-						break
-					}
-				}
-				if leader == nil {
-					continue
-				}
-				t = leader
+			if t = groupLeader(t, all, specified); t == nil {
+				continue
 			}
 			if seen[t] {
 				continue
@@ -503,21 +489,8 @@ func writeChildren(b *strings.Builder, t *analyze.Task, all []*analyze.Task) {
 // indented, its other threads. A thread stands for its leader when it
 // was named; the idle tasks (tgid 0) are listed once.
 func writeThreads(b *strings.Builder, t *analyze.Task, all []*analyze.Task, specified bool, idleShown *bool) {
-	if t.PID != t.TGID {
-		if !specified {
-			return
-		}
-		var leader *analyze.Task
-		for _, l := range all {
-			if l.PID == t.TGID {
-				leader = l
-				break
-			}
-		}
-		if leader == nil {
-			return
-		}
-		t = leader
+	if t = groupLeader(t, all, specified); t == nil {
+		return
 	}
 	if t.PID == 0 && *idleShown {
 		return
@@ -724,4 +697,22 @@ func psJSON(env *Env, rows []*analyze.Task) error {
 		})
 	}
 	return json.NewEncoder(env.Out).Encode(out)
+}
+
+// groupLeader returns the task that stands for t in a thread-group
+// listing: t itself if it leads its group, its leader if t was named
+// (specified), else nil (a thread the listing shows under its leader).
+func groupLeader(t *analyze.Task, all []*analyze.Task, specified bool) *analyze.Task {
+	if t.PID == t.TGID {
+		return t
+	}
+	if !specified {
+		return nil
+	}
+	for _, l := range all {
+		if l.PID == t.TGID {
+			return l
+		}
+	}
+	return nil
 }
