@@ -9,14 +9,9 @@
 # index.tsv ("file<TAB>command") and meta.txt (the dump's sha256, so the
 # test skips goldens of another build of the dump).
 set -eu
-CHROOT=${CHROOT:-/var/cache/kcrash/trixie-oracle}
-CORPUS=${CORPUS:-/var/tmp/kcrash-corpus}
-DUMP=${1:-qemu-4l/vmcore.elf}
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT="$HERE/$(echo "$DUMP" | tr / _)"
-TMP="$CHROOT/tmp/kcrash-bt.$$"
-mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
+. "$HERE/../record-lib.sh"
+record_setup bt "$@"
 
 cat > "$TMP/list.txt" <<CMDS
 bt
@@ -40,19 +35,4 @@ bt -g 1
 foreach bt -sx
 foreach bt -l
 CMDS
-rm -rf "$OUT"
-mkdir -p "$OUT"
-: > "$TMP/cmds.txt"
-: > "$OUT/index.tsv"
-n=0
-while IFS= read -r c; do
-	n=$((n + 1))
-	f=$(printf '%03d.txt' $n)
-	printf '%s > /tmp/%s/%s\n' "$c" "$(basename "$TMP")" "$f" >> "$TMP/cmds.txt"
-	printf '%s\t%s\n' "$f" "$c" >> "$OUT/index.tsv"
-done < "$TMP/list.txt"
-echo exit >> "$TMP/cmds.txt"
-chroot "$CHROOT" crash -s /corpus/kernel/vmlinux "/corpus/$DUMP" -i "/tmp/$(basename "$TMP")/cmds.txt" </dev/null > "$TMP/session.log" 2>&1 || true
-for f in "$TMP"/[0-9]*.txt; do cp "$f" "$OUT/"; done
-sha256sum "$CORPUS/$DUMP" | cut -d' ' -f1 > "$OUT/meta.txt"
-echo "recorded $n commands into $OUT"
+record_list

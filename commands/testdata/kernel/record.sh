@@ -16,16 +16,9 @@
 # list a thread's group again under the thread; IDLE_TASK_SHOWN after
 # the idle tasks' group was shown), and kcrash runs each command afresh.
 set -eu
-CHROOT=${CHROOT:-/var/cache/kcrash/trixie-oracle}
-CORPUS=${CORPUS:-/var/tmp/kcrash-corpus}
-DUMP=${1:-qemu-4l/vmcore.elf}
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT="$HERE/$(echo "$DUMP" | tr / _)"
-TMP="$CHROOT/tmp/kcrash-kernel.$$"
-mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
-
-crash() { chroot "$CHROOT" crash -s /corpus/kernel/vmlinux "/corpus/$DUMP" -i "/tmp/$(basename "$TMP")/cmds.txt" </dev/null; }
+. "$HERE/../record-lib.sh"
+record_setup kernel "$@"
 
 printf 'p &init_task\nexit\n' > "$TMP/cmds.txt"
 init=$(crash | sed -n 's/^\$[0-9]* = (struct task_struct \*) 0x\([0-9a-f]*\).*/\1/p')
@@ -101,19 +94,4 @@ foreach 2 46 task
 ps -g 42
 ps -g 39 1
 CMDS
-rm -rf "$OUT"
-mkdir -p "$OUT"
-: > "$TMP/cmds.txt"
-: > "$OUT/index.tsv"
-n=0
-while IFS= read -r c; do
-	n=$((n + 1))
-	f=$(printf '%03d.txt' $n)
-	printf '%s > /tmp/%s/%s\n' "$c" "$(basename "$TMP")" "$f" >> "$TMP/cmds.txt"
-	printf '%s\t%s\n' "$f" "$c" >> "$OUT/index.tsv"
-done < "$TMP/list.txt"
-echo exit >> "$TMP/cmds.txt"
-crash > "$TMP/session.log" 2>&1 || true
-for f in "$TMP"/[0-9]*.txt; do cp "$f" "$OUT/"; done
-sha256sum "$CORPUS/$DUMP" | cut -d' ' -f1 > "$OUT/meta.txt"
-echo "recorded $n commands into $OUT"
+record_list

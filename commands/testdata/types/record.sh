@@ -9,16 +9,9 @@
 # index.tsv ("file<TAB>command", as testdata/cores/*/oracle/crash) and
 # meta.txt (the dump's sha256, so the test skips goldens of another dump).
 set -eu
-CHROOT=${CHROOT:-/var/cache/kcrash/trixie-oracle}
-CORPUS=${CORPUS:-/var/tmp/kcrash-corpus}
-DUMP=${1:-qemu-4l/vmcore.elf}
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT="$HERE/$(echo "$DUMP" | tr / _)"
-TMP="$CHROOT/tmp/kcrash-types.$$"
-mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
-
-crash() { chroot "$CHROOT" crash -s /corpus/kernel/vmlinux "/corpus/$DUMP" -i "/tmp/$(basename "$TMP")/cmds.txt" </dev/null; }
+. "$HERE/../record-lib.sh"
+record_setup types "$@"
 
 # Discovery: addresses that differ from build to build.
 printf 'p current_task:1\np &init_task\nexit\n' > "$TMP/cmds.txt"
@@ -328,19 +321,4 @@ struct rq.nr_running runqueues:a
 struct rq.cpu,nr_running runqueues:0
 struct list_head runqueues:1
 CMDS
-rm -rf "$OUT"
-mkdir -p "$OUT"
-: > "$TMP/cmds.txt"
-: > "$OUT/index.tsv"
-n=0
-while IFS= read -r c; do
-	n=$((n + 1))
-	f=$(printf '%03d.txt' $n)
-	printf '%s > /tmp/%s/%s\n' "$c" "$(basename "$TMP")" "$f" >> "$TMP/cmds.txt"
-	printf '%s\t%s\n' "$f" "$c" >> "$OUT/index.tsv"
-done < "$TMP/list.txt"
-echo exit >> "$TMP/cmds.txt"
-crash > "$TMP/session.log" 2>&1 || true
-for f in "$TMP"/[0-9]*.txt; do cp "$f" "$OUT/"; done
-sha256sum "$CORPUS/$DUMP" | cut -d' ' -f1 > "$OUT/meta.txt"
-echo "recorded $n commands into $OUT"
+record_list
