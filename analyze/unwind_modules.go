@@ -15,7 +15,22 @@ type codeModule struct {
 	Name       string
 	Base, Size uint64 // core text+data ([base, base+size))
 	syms       []symbols.Symbol
-	orc        *ORCTable
+
+	// The ORC table is decoded on the first unwind through the module:
+	// reading the module list for its symbols (sym, bt's names) should
+	// not pay for the kernel's ORC layout and every module's entries.
+	orcOnce sync.Once
+	orcLoad func() *ORCTable
+	orc     *ORCTable
+}
+
+func (m *codeModule) orcTable() *ORCTable {
+	m.orcOnce.Do(func() {
+		if m.orcLoad != nil {
+			m.orc = m.orcLoad()
+		}
+	})
+	return m.orc
 }
 
 type codeModules struct {
@@ -37,7 +52,7 @@ func (k *Kernel) moduleFor(pc uint64) *codeModule {
 
 func (k *Kernel) moduleORC(pc uint64) (ORCEntry, bool) {
 	m := k.moduleFor(pc)
-	if m == nil || m.orc == nil {
+	if m == nil || m.orcTable() == nil {
 		return ORCEntry{}, false
 	}
 	return m.orc.Lookup(pc)
@@ -105,9 +120,11 @@ func (k *Kernel) readCodeModules() []*codeModule {
 	symtabOff, _ := off("mod_kallsyms", "symtab")
 	numSymOff, _ := off("mod_kallsyms", "num_symtab")
 	strtabOff, _ := off("mod_kallsyms", "strtab")
-	layout := ORCLayoutV1
-	if orc, err := k.ORC(); err == nil {
-		layout = orc.Layout()
+	layout := func() ORCLayout {
+		if orc, err := k.ORC(); err == nil {
+			return orc.Layout()
+		}
+		return ORCLayoutV1
 	}
 
 	var out []*codeModule
@@ -131,11 +148,15 @@ func (k *Kernel) readCodeModules() []*codeModule {
 			ipa, _ := k.readU64(mod+VirtAddr(arch+orcIP), "module orc_unwind_ip")
 			ua, _ := k.readU64(mod+VirtAddr(arch+orcU), "module orc_unwind")
 			if num > 0 && num < 1<<20 && ipa != 0 && ua != 0 {
-				ips := make([]byte, 4*num)
-				ents := make([]byte, orcEntrySize*num)
-				if k.readVA(ips, VirtAddr(ipa), "module orc_unwind_ip") == nil &&
-					k.readVA(ents, VirtAddr(ua), "module orc_unwind") == nil {
-					m.orc, _ = NewORCTable(ipa, ips, ents, layout)
+				m.orcLoad = func() *ORCTable {
+					ips := make([]byte, 4*num)
+					ents := make([]byte, orcEntrySize*num)
+					if k.readVA(ips, VirtAddr(ipa), "module orc_unwind_ip") != nil ||
+						k.readVA(ents, VirtAddr(ua), "module orc_unwind") != nil {
+						return nil
+					}
+					t, _ := NewORCTable(ipa, ips, ents, layout())
+					return t
 				}
 			}
 		}

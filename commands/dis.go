@@ -202,7 +202,7 @@ func funcEnd(k *analyze.Kernel, v *symView, start uint64) (uint64, error) {
 			return hi + v.kaslr, nil
 		}
 	}
-	for _, s := range v.syms {
+	for _, s := range v.syms() {
 		if s.Addr > start {
 			return s.Addr, nil
 		}

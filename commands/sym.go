@@ -82,7 +82,7 @@ func runSym(ctx context.Context, env *Env, args []string) error {
 			prev = true
 		case 'Q':
 			n, last := 0, ""
-			for _, s := range v.syms {
+			for _, s := range v.syms() {
 				if strings.Contains(s.Name, o.val) {
 					n, last = n+1, s.Name
 				}
@@ -99,7 +99,7 @@ func runSym(ctx context.Context, env *Env, args []string) error {
 			}
 			others = true
 		case 'l', 'L':
-			for _, s := range v.syms {
+			for _, s := range v.syms() {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -168,18 +168,22 @@ func isHex(s string) bool {
 }
 
 func (v *symView) showNeighbours(b *strings.Builder, s symbols.Symbol, off uint64, flags int, prev, next bool) {
+	if !prev && !next {
+		v.show(b, s, off, flags)
+		return
+	}
 	i := v.index(s)
 	if prev && i > 0 {
-		v.show(b, v.syms[i-1], 0, flags)
+		v.show(b, v.syms()[i-1], 0, flags)
 	}
 	v.show(b, s, off, flags)
-	if next && i >= 0 && i+1 < len(v.syms) {
-		v.show(b, v.syms[i+1], 0, flags)
+	if next && i >= 0 && i+1 < len(v.syms()) {
+		v.show(b, v.syms()[i+1], 0, flags)
 	}
 }
 
 func (v *symView) index(s symbols.Symbol) int {
-	for i, t := range v.syms {
+	for i, t := range v.syms() {
 		if t == s {
 			return i
 		}
@@ -213,7 +217,7 @@ func (v *symView) show(b *strings.Builder, s symbols.Symbol, off uint64, flags i
 // the kernel's, then the modules'.
 func (v *symView) query(b *strings.Builder, str, pad string) int {
 	n := 0
-	for _, s := range v.syms {
+	for _, s := range v.syms() {
 		if strings.Contains(s.Name, str) {
 			b.WriteString(pad)
 			v.show(b, s, 0, 0)

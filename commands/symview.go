@@ -16,9 +16,16 @@ import (
 // searches it (symbols.c store_symbols, value_search): sorted by value
 // then name, starting at _stext/_text (per-CPU offsets kept before it),
 // with the vmlinux's section symbols included. It is built per command.
+//
+// Sorting and filtering 200,000 symbols costs more than the rest of a
+// warm "sym NAME" session, so the sorted list is built only when a
+// command walks it or asks many addresses; a name, or the first few
+// addresses, are answered by one pass over the unsorted symbols that
+// applies the same order and filter (keys, included).
 type symView struct {
-	syms       []symbols.Symbol
-	firstKsym  uint64 // value of _text/_stext: lower values are per-CPU offsets
+	table      []symbols.Symbol // the kernel's symbols in table order (shared, not ours to change)
+	absDelta   uint64           // crash's relocation of absolute kernel-map symbols
+	extra      []symbols.Symbol // the vmlinux's section symbols, relocated
 	text       []symbols.TextRange
 	kaslr      uint64
 	lines      func() (*symbols.LineTable, error) // nil without a vmlinux
@@ -27,6 +34,35 @@ type symView struct {
 	modsLoad   func() []modSyms // reads the loaded modules (with a vmlinux only)
 	modsList   []modSyms
 	hasVmlinux bool
+
+	listOnce  sync.Once
+	list      []symbols.Symbol
+	firstKsym uint64 // value of _text/_stext: lower values are per-CPU offsets
+
+	keysOnce sync.Once
+	keys     listKeys
+
+	linearSearches int // value searches answered without the sorted list
+}
+
+// listKeys are where crash's list starts, in its (value, name) order.
+type listKeys struct {
+	start, percpu       symKey
+	hasStart, hasPercpu bool
+	any                 bool   // the list is not empty
+	lo, hi              uint64 // its lowest and highest value
+}
+
+type symKey struct {
+	addr uint64
+	name string
+}
+
+func (a symKey) compare(b symKey) int {
+	if c := cmp.Compare(a.addr, b.addr); c != 0 {
+		return c
+	}
+	return strings.Compare(a.name, b.name)
 }
 
 const kernelMapBase = 0xffffffff80000000 // __START_KERNEL_map
@@ -36,25 +72,17 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 	if err != nil {
 		return nil, err
 	}
-	all := append([]symbols.Symbol(nil), tab.All()...)
-	var moved []int // entries no longer in address order
-	v := &symView{kaslr: k.KASLROffset()}
+	v := &symView{kaslr: k.KASLROffset(), table: tab.All()}
 	if vm := k.Vmlinux(); vm != nil {
 		v.hasVmlinux = true
 		// crash relocates absolute symbols with kernel addresses too
 		// (init_per_cpu__*); the shared table leaves them alone.
-		for i, s := range all {
-			if (s.Type == 'a' || s.Type == 'A') && s.Addr >= kernelMapBase && v.kaslr != 0 {
-				all[i].Addr += v.kaslr
-				moved = append(moved, i)
-			}
-		}
+		v.absDelta = v.kaslr
 		for _, s := range vm.SectionSymbols() {
 			if s.Addr >= kernelMapBase {
 				s.Addr += v.kaslr
 			}
-			moved = append(moved, len(all))
-			all = append(all, s)
+			v.extra = append(v.extra, s)
 		}
 		for _, r := range vm.TextRanges() {
 			v.text = append(v.text, symbols.TextRange{Start: r.Start + v.kaslr, End: r.End + v.kaslr})
@@ -65,8 +93,136 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 		// DWARF index: only build it when a lookup reaches the modules.
 		v.modsLoad = func() []modSyms { return loadModSyms(k) }
 	}
-	v.syms, v.firstKsym = crashSymbolList(all, moved)
 	return v, nil
+}
+
+// n and at index the symbols the list is made of: the table, then the
+// section symbols.
+func (v *symView) n() int { return len(v.table) + len(v.extra) }
+
+func (v *symView) at(i int) symbols.Symbol {
+	if i >= len(v.table) {
+		return v.extra[i-len(v.table)]
+	}
+	s := v.table[i]
+	if v.absDelta != 0 && (s.Type == 'a' || s.Type == 'A') && s.Addr >= kernelMapBase {
+		s.Addr += v.absDelta
+	}
+	return s
+}
+
+// syms is crash's sorted, filtered kernel symbol list.
+func (v *symView) syms() []symbols.Symbol {
+	v.listOnce.Do(func() {
+		all := make([]symbols.Symbol, v.n())
+		var moved []int // entries no longer in address order
+		for i := range all {
+			all[i] = v.at(i)
+			if i >= len(v.table) || all[i].Addr != v.table[i].Addr {
+				moved = append(moved, i)
+			}
+		}
+		v.list, v.firstKsym = crashSymbolList(all, moved)
+	})
+	return v.list
+}
+
+// listKeys finds, in one pass, what crashSymbolList's filter depends
+// on: the first _text/_stext and __per_cpu_start in (value, name) order.
+func (v *symView) listKeys() listKeys {
+	v.keysOnce.Do(func() {
+		var k listKeys
+		for i := range v.n() {
+			s := v.at(i)
+			key := symKey{s.Addr, s.Name}
+			switch s.Name {
+			case "_text", "_stext":
+				if !k.hasStart || key.compare(k.start) < 0 {
+					k.start, k.hasStart = key, true
+				}
+			case "__per_cpu_start":
+				if !k.hasPercpu || key.compare(k.percpu) < 0 {
+					k.percpu, k.hasPercpu = key, true
+				}
+			}
+		}
+		// crash notices __per_cpu_start only before the list starts.
+		k.hasPercpu = k.hasPercpu && k.hasStart && k.percpu.compare(k.start) < 0
+		for i := range v.n() {
+			s := v.at(i)
+			if !k.included(s) {
+				continue
+			}
+			if !k.any || s.Addr < k.lo {
+				k.lo = s.Addr
+			}
+			if !k.any || s.Addr > k.hi {
+				k.hi = s.Addr
+			}
+			k.any = true
+		}
+		v.keys = k
+	})
+	return v.keys
+}
+
+// included is crashSymbolList's filter for one symbol.
+func (k *listKeys) included(s symbols.Symbol) bool {
+	if s.Name == "" {
+		return false
+	}
+	if !k.hasStart {
+		return s.Addr >= kernelMapBase
+	}
+	key := symKey{s.Addr, s.Name}
+	if key.compare(k.start) >= 0 {
+		return true
+	}
+	return k.hasPercpu && key.compare(k.percpu) >= 0 &&
+		(s.Name == "__per_cpu_start" || strings.HasPrefix(s.Name, "per_cpu") || s.Name == "__per_cpu_end" ||
+			s.Type == 'V' || s.Type == 'd' || s.Type == 'D')
+}
+
+// kernelByName returns the kernel symbols crash lists under name (after
+// stripSymbolEnd), in list order, without building the list.
+func (v *symView) kernelByName(name string) []symbols.Symbol {
+	if name == "" {
+		return nil
+	}
+	if v.list != nil {
+		var out []symbols.Symbol
+		for _, s := range v.list {
+			if s.Name == name {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	k := v.listKeys()
+	type match struct {
+		s symbols.Symbol
+		i int
+	}
+	var ms []match
+	for i := range v.n() {
+		s := v.at(i)
+		if strings.HasPrefix(s.Name, name) && stripSymbolEnd(s.Name) == name && k.included(s) {
+			ms = append(ms, match{s, i})
+		}
+	}
+	// The list's order: value, then the unstripped name, then position.
+	slices.SortFunc(ms, func(a, b match) int {
+		if c := (symKey{a.s.Addr, a.s.Name}).compare(symKey{b.s.Addr, b.s.Name}); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	out := make([]symbols.Symbol, len(ms))
+	for j, m := range ms {
+		out[j] = m.s
+		out[j].Name = name
+	}
+	return out
 }
 
 // mods returns the loaded modules' symbols, read on first use.
@@ -145,11 +301,20 @@ func (v *symView) inRange(addr uint64) bool {
 	if v.module(addr) != nil {
 		return true
 	}
-	if len(v.syms) == 0 {
+	k := v.listKeys()
+	if !k.any {
 		return false
 	}
-	return addr >= v.firstKsym && addr >= v.syms[0].Addr && addr <= v.syms[len(v.syms)-1].Addr
+	first := k.lo // crashSymbolList's first value without _text/_stext
+	if k.hasStart {
+		first = k.start.addr
+	}
+	return addr >= first && addr >= k.lo && addr <= k.hi
 }
+
+// maxLinearSearches is how many value searches one pass each over the
+// unsorted symbols answers before sorting them pays.
+const maxLinearSearches = 4
 
 // search is crash's value_search: the first symbol at exactly addr
 // (skipping ".text.*", SyS_ aliases and *_text_start markers in favour
@@ -161,36 +326,86 @@ func (v *symView) search(addr uint64) (symbols.Symbol, uint64, bool) {
 	if m := v.module(addr); m != nil {
 		return m.search(addr)
 	}
-	i := sort.Search(len(v.syms), func(i int) bool { return v.syms[i].Addr >= addr })
-	if i < len(v.syms) && v.syms[i].Addr == addr {
-		next := func() bool { return i+1 < len(v.syms) && v.syms[i+1].Addr == addr }
-		if strings.HasPrefix(v.syms[i].Name, ".text.") && next() {
+	var syms []symbols.Symbol
+	i := 0
+	if v.list == nil && v.linearSearches < maxLinearSearches {
+		v.linearSearches++
+		syms, i = v.around(addr)
+	} else {
+		syms = v.syms()
+		i = sort.Search(len(syms), func(i int) bool { return syms[i].Addr >= addr })
+	}
+	if i < len(syms) && syms[i].Addr == addr {
+		next := func() bool { return i+1 < len(syms) && syms[i+1].Addr == addr }
+		if strings.HasPrefix(syms[i].Name, ".text.") && next() {
 			i++
 		}
-		if (strings.HasPrefix(v.syms[i].Name, "SyS_") || strings.HasPrefix(v.syms[i].Name, "compat_SyS_")) && next() {
+		if (strings.HasPrefix(syms[i].Name, "SyS_") || strings.HasPrefix(syms[i].Name, "compat_SyS_")) && next() {
 			i++
 		}
-		if strings.HasSuffix(v.syms[i].Name, "_text_start") && next() {
+		if strings.HasSuffix(syms[i].Name, "_text_start") && next() {
 			i++
 		}
-		return v.syms[i], 0, true
+		return syms[i], 0, true
 	}
 	if i == 0 {
 		return symbols.Symbol{}, 0, false
 	}
-	s := v.syms[i-1]
+	s := syms[i-1]
 	return s, addr - s.Addr, true
+}
+
+// around returns, in list order, the slice of crash's list that search
+// looks at for addr, found in one pass over the unsorted symbols: the
+// last symbol below addr and every symbol at addr; i indexes the first
+// at addr (len when there is none).
+func (v *symView) around(addr uint64) (syms []symbols.Symbol, i int) {
+	k := v.listKeys()
+	type entry struct {
+		s   symbols.Symbol
+		pos int
+	}
+	less := func(a, b entry) int {
+		if c := (symKey{a.s.Addr, a.s.Name}).compare(symKey{b.s.Addr, b.s.Name}); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.pos, b.pos)
+	}
+	var below entry
+	hasBelow := false
+	var at []entry
+	for j := range v.n() {
+		s := v.at(j)
+		if s.Addr > addr || !k.included(s) {
+			continue
+		}
+		e := entry{s, j}
+		if s.Addr == addr {
+			at = append(at, e)
+		} else if !hasBelow || less(e, below) > 0 {
+			below, hasBelow = e, true
+		}
+	}
+	slices.SortFunc(at, less)
+	if hasBelow {
+		syms = append(syms, stripped(below.s))
+	}
+	i = len(syms)
+	for _, e := range at {
+		syms = append(syms, stripped(e.s))
+	}
+	return syms, i
+}
+
+func stripped(s symbols.Symbol) symbols.Symbol {
+	s.Name = stripSymbolEnd(s.Name)
+	return s
 }
 
 // byName returns every symbol called name, in table order: the
 // kernel's, then the modules'.
 func (v *symView) byName(name string) []symbols.Symbol {
-	var out []symbols.Symbol
-	for _, s := range v.syms {
-		if s.Name == name {
-			out = append(out, s)
-		}
-	}
+	out := v.kernelByName(name)
 	for _, m := range v.mods() {
 		for _, s := range m.syms {
 			if s.Name == name {
@@ -241,10 +456,8 @@ func (v *symView) isSymbolText(s symbols.Symbol) bool {
 }
 
 func (v *symView) lookup(name string) (uint64, bool) {
-	for _, s := range v.syms {
-		if s.Name == name {
-			return s.Addr, true
-		}
+	if m := v.kernelByName(name); len(m) > 0 {
+		return m[0].Addr, true
 	}
 	return 0, false
 }

@@ -36,7 +36,7 @@ func (v *symView) module(addr uint64) *modSyms {
 	// Modules live above the kernel image (MODULES_VADDR follows the
 	// image area), so kernel addresses never need the module list and
 	// the DWARF it takes to read it.
-	if n := len(v.syms); n > 0 && addr <= v.syms[n-1].Addr && addr >= v.syms[0].Addr {
+	if k := v.listKeys(); addr <= k.hi && addr >= k.lo && k.any {
 		return nil
 	}
 	mods := v.mods()

@@ -28,15 +28,13 @@ func testSymView() *symView {
 		{Name: "jiffies", Addr: 0xffffffff81005000, Type: 'D'},
 		{Name: "_end", Addr: 0xffffffff81006000, Type: 'B'},
 	}
-	v := &symView{}
-	v.syms, v.firstKsym = crashSymbolList(all, nil)
-	return v
+	return &symView{table: all}
 }
 
 func TestCrashSymbolList(t *testing.T) {
 	v := testSymView()
 	var names []string
-	for _, s := range v.syms {
+	for _, s := range v.syms() {
 		names = append(names, s.Name)
 	}
 	// ".text" sorts before "_stext" and is dropped with everything else
@@ -56,8 +54,12 @@ func TestCrashSymbolList(t *testing.T) {
 	}
 }
 
+// TestSymViewSearch asks each address twice: of a fresh view, which
+// answers from one pass over the unsorted symbols, and of one whose
+// sorted list is built.
 func TestSymViewSearch(t *testing.T) {
-	v := testSymView()
+	sorted := testSymView()
+	sorted.syms()
 	for _, tc := range []struct {
 		addr uint64
 		want string // value_to_symstr, "" for none
@@ -75,11 +77,13 @@ func TestSymViewSearch(t *testing.T) {
 		{0x10, "", false},               // per-CPU offsets are not in range
 		{0xffffffff80000000, "", false},
 	} {
-		if got := v.symStr(tc.addr); got != tc.want {
-			t.Errorf("symStr(%#x) = %q, want %q", tc.addr, got, tc.want)
-		}
-		if got := v.isText(tc.addr); got != tc.text {
-			t.Errorf("isText(%#x) = %v, want %v", tc.addr, got, tc.text)
+		for _, v := range []*symView{testSymView(), sorted} {
+			if got := v.symStr(tc.addr); got != tc.want {
+				t.Errorf("symStr(%#x) = %q, want %q (list built: %v)", tc.addr, got, tc.want, v.list != nil)
+			}
+			if got := v.isText(tc.addr); got != tc.text {
+				t.Errorf("isText(%#x) = %v, want %v (list built: %v)", tc.addr, got, tc.text, v.list != nil)
+			}
 		}
 	}
 }
