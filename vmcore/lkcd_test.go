@@ -517,3 +517,45 @@ func TestWriteCancel(t *testing.T) {
 		t.Errorf("lkcd: %v", err)
 	}
 }
+
+// TestLKCDWriterStackStarts: with a stack start known for a CPU, the
+// asm header's rip and rsp for it are the start (and a user-mode note
+// gets the kernel's selectors); the other registers, the CPU without a
+// start, RawRegisters and kcrash's copy of the notes keep the note's.
+func TestLKCDWriterStackStarts(t *testing.T) {
+	d := sampleDump(t)
+	le := binary.LittleEndian
+	start := StackStart{PC: 0xffffffff81234567, SP: 0xffffc90000013f00}
+	ci := CrashInfo{CurrentTasks: []uint64{0xffff888000aaa000, 0xffff888000abc000},
+		StackStarts: []StackStart{{}, start}}
+	for _, raw := range []bool{false, true} {
+		b, _, err := write(t, d, "lkcd", CompressZlib, LKCDOptions{ExcludedAsZero: true, Crash: ci, RawRegisters: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := b[le.Uint32(b[12:]):]
+		slot := func(cpu, off int) uint64 { return le.Uint64(a[lkcdAsmFixed+cpu*ptRegsSize+off:]) }
+		for cpu, note := range d.CPUs() {
+			want := note.Regs
+			if cpu == 1 && !raw {
+				want.RIP, want.RSP = start.PC, start.SP
+				if want.CS&3 != 0 {
+					want.CS, want.SS = kernelCS, kernelDS
+				}
+			}
+			if slot(cpu, ptRegsRIP) != want.RIP || slot(cpu, ptRegsRSP) != want.RSP ||
+				slot(cpu, ptRegsCS) != want.CS || slot(cpu, ptRegsSS) != want.SS || slot(cpu, 4*8) != want.RBP {
+				t.Errorf("raw %v, CPU %d: rip %#x rsp %#x cs %#x ss %#x rbp %#x, want %#x %#x %#x %#x %#x", raw, cpu,
+					slot(cpu, ptRegsRIP), slot(cpu, ptRegsRSP), slot(cpu, ptRegsCS), slot(cpu, ptRegsSS), slot(cpu, 4*8),
+					want.RIP, want.RSP, want.CS, want.SS, want.RBP)
+			}
+		}
+		out, err := New(bytes.NewReader(b), int64(len(b)), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := out.CPUs(); len(c) != 2 || c[1].Regs != d.CPUs()[1].Regs {
+			t.Errorf("raw %v: kcrash's copy of the notes changed: %+v", raw, c)
+		}
+	}
+}

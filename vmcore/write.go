@@ -365,6 +365,18 @@ type CrashInfo struct {
 	// Utsname overrides what the dump says (VMCOREINFO has only the
 	// release; kdump headers may have all of it, or nothing).
 	Utsname *Utsname
+	// StackStarts holds, per CPU in the order of Dump.CPUs(), where a
+	// backtrace of its task begins: the kernel frame the CPU stopped in
+	// (the slot holding a return address into machine_kexec, panic,
+	// crash_nmi_callback, …, and that address). A zero entry, or a short
+	// slice, means unknown. The LKCD writer puts them in the asm
+	// header's registers (see WriteLKCD).
+	StackStarts []StackStart
+}
+
+// StackStart is a kernel frame a backtrace starts from.
+type StackStart struct {
+	PC, SP uint64
 }
 
 // frameRun is a run of page frames with the same output state:

@@ -54,16 +54,46 @@ type LKCDOptions struct {
 	// OmitNotes leaves out the copy of the input's notes, giving the
 	// file a plain lcrash-era layout.
 	OmitNotes bool
+	// RawRegisters copies every CPU's NT_PRSTATUS registers into the
+	// asm header unchanged, ignoring Crash.StackStarts.
+	RawRegisters bool
 }
+
+// Offsets into x86_64 struct pt_regs, and the kernel's segment
+// selectors (__KERNEL_CS, __KERNEL_DS).
+const (
+	ptRegsRIP = 16 * 8
+	ptRegsCS  = 17 * 8
+	ptRegsRSP = 19 * 8
+	ptRegsSS  = 20 * 8
+	kernelCS  = 0x10
+	kernelDS  = 0x18
+)
 
 // WriteLKCD writes d as an x86_64 LKCD v8 (or v9) dump, the lcrash
 // format crash still reads: dump_header_t, the x86_64 asm header with
-// each CPU's pt_regs (the first 168 bytes of its NT_PRSTATUS pr_reg),
+// each CPU's pt_regs (the first 168 bytes of its NT_PRSTATUS pr_reg,
+// with rip and rsp set to the CPU's o.Crash.StackStarts entry when
+// known: see below),
 // then one dump_page_t record per page in ascending physical order,
 // each page a zlib stream (DUMP_COMPRESS_GZIP) or stored raw when
 // compression does not shrink it, and the END record. Zero pages are
 // small zlib records: crash reads a 0-byte RAW record as zeros but
 // libkdumpfile rejects it.
+//
+// Why rip and rsp are the stack start rather than the note's: LKCD's
+// own dumper saved each CPU's registers in its dump handler, so readers
+// (crash's get_lkcd_regs, lcrash) begin the active task's backtrace at
+// the header's rip/rsp and nowhere else. A kdump note holds something
+// else: on the panicking CPU the registers crash_setup_regs took in
+// __crash_kexec before machine_kexec ran, on the others the context the
+// NMI interrupted, often user mode, from which crash cannot start at
+// all ("cannot determine starting stack pointer"). For ELF and kdump
+// files crash searches the stack for the frame the CPU stopped in;
+// writing that frame here gives the same backtrace from the LKCD file.
+// The full notes are kept in the header blob (unless OmitNotes), so
+// kcrash still reads the original registers; RawRegisters turns this
+// off.
 //
 // crash needs "--kaslr=<KERNELOFFSET> --machdep phys_base=<phys_base>"
 // to read the result (LKCD has no VMCOREINFO); [LKCDReaderHint] names
@@ -117,6 +147,16 @@ func WriteLKCD(w io.Writer, d *Dump, o LKCDOptions) (WriteStats, error) {
 			r := cpus[i].Regs.Slice()
 			for j := 0; j < ptRegsSize/8; j++ {
 				le.PutUint64(b[j*8:], r[j])
+			}
+		}
+		if i < len(o.Crash.StackStarts) && !o.RawRegisters {
+			if st := o.Crash.StackStarts[i]; st.PC != 0 && st.SP != 0 {
+				le.PutUint64(b[ptRegsRIP:], st.PC)
+				le.PutUint64(b[ptRegsRSP:], st.SP)
+				if le.Uint64(b[ptRegsCS:])&3 != 0 { // the note had user-mode registers
+					le.PutUint64(b[ptRegsCS:], kernelCS)
+					le.PutUint64(b[ptRegsSS:], kernelDS)
+				}
 			}
 		}
 		return b

@@ -28,6 +28,8 @@ type convertOptions struct {
 	panicString    string
 	lkcdVersion    int
 	lkcdPlain      bool
+	lkcdRawRegs    bool
+	vmlinux        string
 	workers        int
 }
 
@@ -47,6 +49,12 @@ frame: pages with data are written, pages a filter excluded stay excluded
                LKCD has no VMCOREINFO, so crash needs the KASLR offset and
                phys_base on its command line; convert prints them. kcrash
                reads them back from a copy of the notes it keeps in the header.
+               crash and lcrash begin an active task's backtrace at the
+               header's rip/rsp, so with --vmlinux those two are set to the
+               frame the CPU stopped in (machine_kexec, panic,
+               crash_nmi_callback, …: where crash's own stack search starts
+               for ELF and kdump files); the notes' registers are kept in
+               kcrash's copy. --lkcd-raw-regs copies them unchanged.
   --to elf     ELF64 vmcore, physical addresses only, one PT_LOAD per run of
                pages, all notes of IN (registers, VMCOREINFO) in one PT_NOTE.
   --to kdump   makedumpfile's kdump-compressed format (header version 6),
@@ -95,6 +103,8 @@ never leaves a file under OUT.`,
 	f.BoolVar(&o.excludedAsZero, "excluded-as-zero", false, "LKCD: write pages excluded from the input as zero pages")
 	f.StringVar(&o.panicString, "panic-string", "", "LKCD: the panic message for dh_panic_string (default: found in the kernel log as crash finds it)")
 	f.IntVar(&o.lkcdVersion, "lkcd-version", 0, "LKCD: header version 8 or 9 (default: 8 unless the headers need 9)")
+	f.StringVar(&o.vmlinux, "vmlinux", "", "the crashed kernel's vmlinux (for --to lkcd: where each CPU's backtrace starts)")
+	f.BoolVar(&o.lkcdRawRegs, "lkcd-raw-regs", false, "LKCD: copy each CPU's NT_PRSTATUS registers unchanged (default: rip/rsp at the frame the CPU stopped in, where crash starts its backtrace)")
 	f.BoolVar(&o.lkcdPlain, "lkcd-plain", false, "LKCD: leave out kcrash's copy of the notes (VMCOREINFO, full registers) from the header")
 	f.IntVar(&o.workers, "workers", 0, "pages compressed in parallel by this many workers (default: all CPUs)")
 	_ = c.MarkFlagRequired("to")
@@ -129,7 +139,22 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 		return err
 	}
 	defer d.Close()
-	k, kerr := analyze.Open(d, analyze.Config{})
+	var cfg analyze.Config
+	if o.vmlinux != "" {
+		v, err := openVmlinux(o.vmlinux)
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		cfg.Vmlinux = v
+	}
+	k, kerr := analyze.Open(d, cfg)
+	if kerr != nil && o.vmlinux != "" {
+		return kerr
+	}
+	if o.to == "lkcd" && !o.lkcdRawRegs && o.vmlinux == "" {
+		fmt.Fprintln(stderr, "note: without --vmlinux the LKCD header holds the notes' registers unchanged; crash starts an active task's backtrace there (see --to lkcd)")
+	}
 	ci := crashInfo(d, k, o.panicString, stderr)
 	var pf *analyze.PageFilter
 	if o.filter&^analyze.DumpLevelZero != 0 {
@@ -175,7 +200,8 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 		st, err = vmcore.WriteKdump(tmp, d, vmcore.KdumpOptions{WriteOptions: wo, Crash: ci})
 	case "lkcd":
 		st, err = vmcore.WriteLKCD(tmp, d, vmcore.LKCDOptions{WriteOptions: wo, Crash: ci,
-			ExcludedAsZero: o.excludedAsZero, Version: o.lkcdVersion, OmitNotes: o.lkcdPlain})
+			ExcludedAsZero: o.excludedAsZero, Version: o.lkcdVersion, OmitNotes: o.lkcdPlain,
+			RawRegisters: o.lkcdRawRegs})
 		if errors.Is(err, vmcore.ErrExcludedPages) {
 			err = fmt.Errorf("%w\n(use --excluded-as-zero to write them as zero pages, or convert the unfiltered dump)", err)
 		}
@@ -264,6 +290,9 @@ func crashInfo(d *vmcore.Dump, k *analyze.Kernel, panicString string, stderr io.
 	if ci.PanicCPUKnown && ci.PanicCPU < len(ci.CurrentTasks) {
 		ci.PanicTask = ci.CurrentTasks[ci.PanicCPU]
 	}
+	for cpu, t := range ci.CurrentTasks {
+		ci.StackStarts = append(ci.StackStarts, stackStart(k, analyze.VirtAddr(t), cpu, ci.PanicCPUKnown && cpu == ci.PanicCPU))
+	}
 	ci.Utsname = utsname(k)
 	if ci.PanicString == "" {
 		if recs, err := analyze.LogRecords(k); err == nil {
@@ -271,6 +300,24 @@ func crashInfo(d *vmcore.Dump, k *analyze.Kernel, panicString string, stderr io.
 		}
 	}
 	return ci
+}
+
+// stackStart is where the crash utility begins the backtrace of the
+// task running on cpu (the frame its stack search finds), zero when
+// unknown or when crash would take the CPU's registers anyway.
+func stackStart(k *analyze.Kernel, task analyze.VirtAddr, cpu int, panicking bool) vmcore.StackStart {
+	if task == 0 {
+		return vmcore.StackStart{}
+	}
+	cs := analyze.CrashStartOf(k, task, cpu, panicking)
+	if cs.Slot == 0 {
+		return vmcore.StackStart{}
+	}
+	pc, err := k.ReadU64(cs.Slot, "stack contents")
+	if err != nil {
+		return vmcore.StackStart{}
+	}
+	return vmcore.StackStart{PC: pc, SP: uint64(cs.Slot)}
 }
 
 // utsname reads the crashed kernel's init_uts_ns.name (struct
