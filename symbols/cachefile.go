@@ -7,7 +7,9 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Both cache files (the symbol table, the DWARF name index) start and
@@ -139,7 +141,55 @@ func writeCacheFile(path string, data []byte) error {
 		os.Remove(tmp.Name())
 		return err
 	}
+	pruneCacheDir(filepath.Dir(path), maxCachedKernels, time.Now())
 	return nil
+}
+
+// maxCachedKernels bounds each cache directory: triage of many dumps
+// from many kernels would otherwise add 10-30 MB per build for ever.
+const maxCachedKernels = 16
+
+// pruneCacheDir keeps the keep most recently used cache files of dir
+// (a session that loads one touches it: markUsed) and removes
+// temporary files a killed session left over an hour ago. Errors are
+// ignored: a cache that cannot be pruned still works.
+func pruneCacheDir(dir string, keep int, now time.Time) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type file struct {
+		path string
+		used time.Time
+	}
+	var files []file
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			if now.Sub(info.ModTime()) > time.Hour {
+				os.Remove(p)
+			}
+			continue
+		}
+		files = append(files, file{p, info.ModTime()})
+	}
+	if len(files) <= keep {
+		return
+	}
+	slices.SortFunc(files, func(a, b file) int { return b.used.Compare(a.used) })
+	for _, f := range files[keep:] {
+		os.Remove(f.path)
+	}
+}
+
+// markUsed records that a session used a cache file, for pruneCacheDir.
+func markUsed(path string) {
+	now := time.Now()
+	os.Chtimes(path, now, now)
 }
 
 const emptySlot = 0xffffffff

@@ -364,5 +364,6 @@ func loadIndexCache(path string, key indexKey) (*cachedIndex, []byte, error) {
 		syscall.Munmap(m)
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
+	markUsed(path)
 	return c, m, nil
 }

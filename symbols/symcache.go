@@ -132,5 +132,6 @@ func loadSymCache(path string, key indexKey) (*Table, []Symbol, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
+	markUsed(path)
 	return t, secs, nil
 }
