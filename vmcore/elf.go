@@ -3,7 +3,6 @@ package vmcore
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -254,36 +253,85 @@ func (m *elfMemory) find(pa uint64, visit func(s *ELFSegment) bool) {
 	}
 }
 
+// Why locate found no file data for a byte.
+const (
+	locOK        = iota
+	locNotInDump // no segment covers it
+	locExcluded  // past a segment's p_filesz (makedumpfile -E)
+	locTruncated // its data lies past the end of a truncated file
+)
+
 // locate says where byte pa lives: its file offset and how many bytes
-// from there on are contiguous in the file, or why it is unreadable.
-func (m *elfMemory) locate(pa uint64) (off int64, run uint64, err error) {
-	err = readErr(PhysAddr(pa), ErrNotInDump, "")
-	m.find(pa, func(s *ELFSegment) bool {
+// from there on are contiguous in the file, or why it is unreadable
+// (a loc* code; the error is built only by the callers that report it,
+// as page iteration asks this for every page).
+func (m *elfMemory) locate(pa uint64) (off int64, run uint64, why int) {
+	why = locNotInDump
+	i := sort.Search(len(m.segs), func(i int) bool { return m.segs[i].PAddr > pa })
+	for j := i - 1; j >= 0; j-- {
+		s := &m.segs[j]
+		if pa-s.PAddr >= s.MemSize {
+			continue
+		}
 		o := pa - s.PAddr
 		switch {
 		case o >= s.FileSize:
 			// makedumpfile -E leaves excluded tails out of the file.
-			err = readErr(PhysAddr(pa), ErrExcluded, "")
-			return false // an intact overlapping segment may still hold it
+			why = locExcluded
+			continue // an intact overlapping segment may still hold it
 		case s.Offset+o >= uint64(m.size):
-			err = readErr(PhysAddr(pa), ErrNotInDump, "file truncated at %#x, data was at file offset %#x", m.size, s.Offset+o)
-			return false
+			why = locTruncated
+			continue
 		}
-		off = int64(s.Offset + o)
-		run = min(s.FileSize-o, uint64(m.size)-(s.Offset+o))
-		err = nil
-		return true
-	})
-	return off, run, err
+		return int64(s.Offset + o), min(s.FileSize-o, uint64(m.size)-(s.Offset+o)), locOK
+	}
+	return 0, 0, why
+}
+
+// locateErr is the error for a byte locate could not find.
+func (m *elfMemory) locateErr(pa uint64, why int) error {
+	switch why {
+	case locExcluded:
+		return readErr(PhysAddr(pa), ErrExcluded, "")
+	case locTruncated:
+		// The file offset of the data, from the segment locate saw
+		// last (the lowest truncated one holding pa).
+		var off uint64
+		m.find(pa, func(s *ELFSegment) bool {
+			if o := pa - s.PAddr; o < s.FileSize && s.Offset+o >= uint64(m.size) {
+				off = s.Offset + o
+			}
+			return false
+		})
+		return readErr(PhysAddr(pa), ErrNotInDump, "file truncated at %#x, data was at file offset %#x", m.size, off)
+	}
+	return readErr(PhysAddr(pa), ErrNotInDump, "")
+}
+
+// borrow returns the n bytes at pa in place, without a copy, when the
+// file is mapped and holds all of them contiguously; ok is false
+// otherwise (read them with readAt). The slice aliases the read-only
+// mapping: it stays valid until the dump is closed and must not be
+// written to.
+func (m *elfMemory) borrow(pa PhysAddr, n uint64) (b []byte, ok bool) {
+	br, mapped := m.r.(byteReader)
+	if !mapped {
+		return nil, false
+	}
+	off, run, why := m.locate(uint64(pa))
+	if why != locOK || run < n {
+		return nil, false
+	}
+	return br[off : off+int64(n) : off+int64(n)], true
 }
 
 func (m *elfMemory) readAt(p []byte, pa PhysAddr) (int, error) {
 	done := 0
 	for done < len(p) {
 		a := uint64(pa) + uint64(done)
-		off, run, err := m.locate(a)
-		if err != nil {
-			return done, err
+		off, run, why := m.locate(a)
+		if why != locOK {
+			return done, m.locateErr(a, why)
 		}
 		chunk := p[done:min(len(p), done+int(min(run, uint64(len(p)))))]
 		n, err := m.r.ReadAt(chunk, off)
@@ -299,18 +347,15 @@ func (m *elfMemory) pageState(pfn PFN) PageState {
 	start := uint64(pfn) * m.pageSize
 	state := PageNotDumped
 	for a := start; a < start+m.pageSize; {
-		_, run, err := m.locate(a)
-		switch {
-		case err == nil:
+		_, _, why := m.locate(a)
+		switch why {
+		case locOK:
 			return PagePresent
-		case errors.Is(err, ErrExcluded):
+		case locExcluded:
 			state = PageExcluded
 		}
 		// Step to the next segment boundary inside this page, if any.
 		next := start + m.pageSize
-		if err == nil {
-			next = a + run
-		}
 		for _, s := range m.segs {
 			if s.PAddr > a && s.PAddr < next {
 				next = s.PAddr
