@@ -1,6 +1,7 @@
 package vmcore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -278,17 +279,19 @@ func (d *Dump) CountPages(scanZeros bool) (PageCounts, error) {
 	return c, nil
 }
 
+// zeros is compared against by isZero.
+var zeros [4096]byte
+
+// isZero reports whether b is all zeros. It compares b with a zero
+// buffer: bytes.Equal is the runtime's vectorised memequal, an order of
+// magnitude faster than a byte loop (every page of a dump is checked,
+// and most pages of a small guest's dump are zeros).
 func isZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+	for len(b) > len(zeros) {
+		if !bytes.Equal(b[:len(zeros)], zeros[:]) {
 			return false
 		}
-		b = b[8:]
+		b = b[len(zeros):]
 	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return bytes.Equal(b, zeros[:len(b)])
 }
