@@ -35,10 +35,40 @@ func (d *Dump) Pages() iter.Seq2[Page, error] { return d.pages(nil) }
 // read.
 func (d *Dump) pages(skip func(PFN) bool) iter.Seq2[Page, error] {
 	return func(yield func(Page, error) bool) {
+		for r, err := range d.pageRefs(skip, false) {
+			if !yield(r.Page, err) {
+				return
+			}
+		}
+	}
+}
+
+// pageRef is a page as pageRefs yields it.
+type pageRef struct {
+	Page
+	// stable says Data is not the iterator's buffer but the mapped
+	// file itself (or a zero page no one writes): it stays valid, and
+	// unchanged, after the iteration continues, until the dump is
+	// closed. It is read-only.
+	stable bool
+}
+
+// pageRefs is pages, and with borrow set it yields the bytes of pages
+// that a mapped file holds contiguously in place (stable), sparing the
+// copy: the write pipeline keeps them in flight without copying each
+// page of the dump.
+func (d *Dump) pageRefs(skip func(PFN) bool, borrow bool) iter.Seq2[pageRef, error] {
+	return func(yield func(pageRef, error) bool) {
 		ps := d.b.pageSize
 		buf := make([]byte, ps)
+		var bm borrower
+		var zero []byte // never written to: stable
+		if borrow {
+			bm, _ = d.b.mem.(borrower)
+			zero = make([]byte, ps)
+		}
 		for pfn, state := range d.pageFrames() {
-			p := Page{PFN: pfn, State: state}
+			p := pageRef{Page: Page{PFN: pfn, State: state}}
 			if skip != nil && (state == PagePresent || state == PageZero) && skip(pfn) && !d.inMissing(pfn) {
 				if !yield(p, nil) {
 					return
@@ -47,6 +77,12 @@ func (d *Dump) pages(skip func(PFN) bool) iter.Seq2[Page, error] {
 			}
 			switch state {
 			case PagePresent:
+				if bm != nil {
+					if b, ok := bm.borrow(PhysAddr(uint64(pfn)*ps), ps); ok {
+						p.Data, p.stable = b, true
+						break
+					}
+				}
 				_, err := d.b.mem.readAt(buf, PhysAddr(uint64(pfn)*ps))
 				switch {
 				case err == nil:
@@ -64,6 +100,10 @@ func (d *Dump) pages(skip func(PFN) bool) iter.Seq2[Page, error] {
 					return
 				}
 			case PageZero:
+				if zero != nil {
+					p.Data, p.stable = zero, true
+					break
+				}
 				clear(buf)
 				p.Data = buf
 			}
@@ -72,6 +112,11 @@ func (d *Dump) pages(skip func(PFN) bool) iter.Seq2[Page, error] {
 			}
 		}
 	}
+}
+
+// borrower is a memory that can hand out page data in place.
+type borrower interface {
+	borrow(pa PhysAddr, n uint64) ([]byte, bool)
 }
 
 // PageStates yields every page frame of the dump's ranges once, in

@@ -198,8 +198,11 @@ type pageOut struct {
 	zero       bool      // the data is all zeros
 	compressed bool      // out holds the compressed page
 	skipped    bool      // the filter drops it: data not read
-	data       []byte    // the page (present and zero pages)
-	out        []byte    // compressed bytes when compressed
+	// data is the page (present and zero pages): buf, or the mapped
+	// input itself when the reader could lend it (read-only).
+	data []byte
+	buf  []byte // the page's own copy when the reader could not lend it
+	out  []byte // compressed bytes when compressed
 }
 
 // batch is a run of pages compressed by one worker.
@@ -224,7 +227,6 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 	for i := 0; i < inFlight; i++ {
 		b := &batch{pages: make([]pageOut, batchPages), done: make(chan struct{}, 1)}
 		for j := range b.pages {
-			b.pages[j].data = make([]byte, ps)
 			b.pages[j].out = make([]byte, 0, ps+ps/8+64)
 		}
 		free <- b
@@ -288,7 +290,7 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 			b = nil
 			return true
 		}
-		for pg, err := range d.pages(o.Exclude) {
+		for pg, err := range d.pageRefs(o.Exclude, true) {
 			if b == nil {
 				select {
 				case b = <-free:
@@ -305,8 +307,17 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 			p := &b.pages[b.n]
 			p.pfn, p.state = pg.PFN, pg.State
 			p.skipped = (pg.State == PagePresent || pg.State == PageZero) && pg.Data == nil
-			if pg.Data != nil {
-				copy(p.data, pg.Data)
+			switch {
+			case pg.Data == nil:
+				p.data = nil
+			case pg.stable:
+				p.data = pg.Data
+			default:
+				if p.buf == nil {
+					p.buf = make([]byte, ps)
+				}
+				copy(p.buf, pg.Data)
+				p.data = p.buf
 			}
 			b.n++
 			if b.n == batchPages && !flush() {
@@ -453,7 +464,7 @@ func (o WriteOptions) countDropped(st *WriteStats, pfn PFN) {
 func makePlan(d *Dump, o WriteOptions) (*plan, error) {
 	p := &plan{}
 	if o.DropZero {
-		for pg, err := range d.pages(o.Exclude) {
+		for pg, err := range d.pageRefs(o.Exclude, true) {
 			if err != nil {
 				return nil, err
 			}
