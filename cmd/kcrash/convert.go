@@ -31,6 +31,7 @@ type convertOptions struct {
 	lkcdRawRegs    bool
 	vmlinux        string
 	workers        int
+	cpuProfile     string
 }
 
 func newConvertCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -92,6 +93,13 @@ never leaves a file under OUT.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
+			if o.cpuProfile != "" {
+				stopProf, err := startCPUProfile(o.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stopProf()
+			}
 			return runConvert(ctx, o, args[0], args[1], stdout, stderr)
 		},
 	}
@@ -107,6 +115,8 @@ never leaves a file under OUT.`,
 	f.BoolVar(&o.lkcdRawRegs, "lkcd-raw-regs", false, "LKCD: copy each CPU's NT_PRSTATUS registers unchanged (default: rip/rsp at the frame the CPU stopped in, where crash starts its backtrace)")
 	f.BoolVar(&o.lkcdPlain, "lkcd-plain", false, "LKCD: leave out kcrash's copy of the notes (VMCOREINFO, full registers) from the header")
 	f.IntVar(&o.workers, "workers", 0, "pages compressed in parallel by this many workers (default: all CPUs)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file (for kcrash's developers)")
+	_ = f.MarkHidden("cpuprofile")
 	_ = c.MarkFlagRequired("to")
 	return c
 }
