@@ -1,14 +1,14 @@
 package vmcore
 
 import (
-	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/snappy"
-	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -148,30 +148,50 @@ type noCompressor struct{}
 func (noCompressor) compress(dst, src []byte) ([]byte, bool) { return nil, false }
 
 // zlibCompressor writes RFC 1950 streams, what zlib's uncompress()
-// (crash, makedumpfile, libkdumpfile) reads.
+// (crash, makedumpfile, libkdumpfile) reads: the bytes
+// klauspost/compress/zlib writes at BestSpeed (header 78 01, the
+// deflate stream, the Adler-32 of the page), with the deflate stream
+// written straight into dst and the checksum computed by [adler32].
 type zlibCompressor struct {
-	buf bytes.Buffer
-	w   *zlib.Writer
+	w   *flate.Writer
+	out appendWriter
 }
 
+// zlibHeader is the RFC 1950 header for a 32 KiB window at compression
+// level 0-1 ("fastest"), no dictionary.
+var zlibHeader = [2]byte{0x78, 0x01}
+
 func (z *zlibCompressor) compress(dst, src []byte) ([]byte, bool) {
-	z.buf.Reset()
+	z.out.b = append(dst[:0], zlibHeader[:]...)
 	if z.w == nil {
-		w, err := zlib.NewWriterLevel(&z.buf, zlib.BestSpeed)
+		w, err := flate.NewWriter(&z.out, flate.BestSpeed)
 		if err != nil {
 			return nil, false
 		}
 		z.w = w
 	} else {
-		z.w.Reset(&z.buf)
+		z.w.Reset(&z.out)
 	}
 	if _, err := z.w.Write(src); err != nil {
 		return nil, false
 	}
-	if err := z.w.Close(); err != nil || z.buf.Len() >= len(src) {
+	if err := z.w.Close(); err != nil {
 		return nil, false
 	}
-	return append(dst[:0], z.buf.Bytes()...), true
+	out := binary.BigEndian.AppendUint32(z.out.b, adler32(src))
+	z.out.b = nil
+	if len(out) >= len(src) {
+		return nil, false
+	}
+	return out, true
+}
+
+// appendWriter is an io.Writer appending to b.
+type appendWriter struct{ b []byte }
+
+func (a *appendWriter) Write(p []byte) (int, error) {
+	a.b = append(a.b, p...)
+	return len(p), nil
 }
 
 type zstdCompressor struct{ enc *zstd.Encoder }
