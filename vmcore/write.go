@@ -1,6 +1,7 @@
 package vmcore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -270,6 +271,16 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 			if z, ok := comp.(zstdCompressor); ok {
 				defer z.enc.Close()
 			}
+			// The last page this worker compressed, and the result: a
+			// page equal to it (runs of pages filled with one byte
+			// value or one pattern are common) takes a copy of the
+			// result instead of a compression. Compressors are
+			// deterministic, so the output is the same.
+			_, cheap := comp.(noCompressor)
+			var last struct {
+				src, out []byte
+				ok, set  bool
+			}
 			for b := range work {
 				for j := 0; j < b.n; j++ {
 					p := &b.pages[j]
@@ -282,9 +293,20 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 					if p.zero {
 						continue // every writer has its own zero-page record
 					}
+					if !cheap && last.set && bytes.Equal(p.data, last.src) {
+						if last.ok {
+							p.out, p.compressed = append(p.out[:0], last.out...), true
+						}
+						continue
+					}
 					out, ok := comp.compress(p.out, p.data)
 					if ok {
 						p.out, p.compressed = out, true
+					}
+					if !cheap {
+						last.src = append(last.src[:0], p.data...)
+						last.out = append(last.out[:0], out...)
+						last.ok, last.set = ok, true
 					}
 				}
 				b.done <- struct{}{}
