@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/adler32"
 	"runtime"
 	"sync"
 
@@ -152,7 +153,7 @@ func (noCompressor) compress(dst, src []byte) ([]byte, bool) { return nil, false
 // (crash, makedumpfile, libkdumpfile) reads: the bytes
 // klauspost/compress/zlib writes at BestSpeed (header 78 01, the
 // deflate stream, the Adler-32 of the page), with the deflate stream
-// written straight into dst and the checksum computed by [adler32].
+// written straight into dst.
 type zlibCompressor struct {
 	w   *flate.Writer
 	out appendWriter
@@ -179,7 +180,7 @@ func (z *zlibCompressor) compress(dst, src []byte) ([]byte, bool) {
 	if err := z.w.Close(); err != nil {
 		return nil, false
 	}
-	out := binary.BigEndian.AppendUint32(z.out.b, adler32(src))
+	out := binary.BigEndian.AppendUint32(z.out.b, adler32.Checksum(src))
 	z.out.b = nil
 	if len(out) >= len(src) {
 		return nil, false
