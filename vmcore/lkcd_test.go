@@ -559,3 +559,41 @@ func TestLKCDWriterStackStarts(t *testing.T) {
 		}
 	}
 }
+
+// TestLKCDWriterZeroRecords: an all-zero page is a RAW record of size 0
+// by default, a whole zlib record with ZlibZeroPages; both read back as
+// zeros and every page compares equal with the input.
+func TestLKCDWriterZeroRecords(t *testing.T) {
+	d := sampleDump(t)
+	for _, zlibZero := range []bool{false, true} {
+		b, st, err := write(t, d, "lkcd", CompressZlib, LKCDOptions{ExcludedAsZero: true, ZlibZeroPages: zlibZero})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Zero+st.ExcludedAsZero == 0 {
+			t.Fatal("the sample has no zero or excluded page")
+		}
+		out, err := New(bytes.NewReader(b), int64(len(b)), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		le := binary.LittleEndian
+		empty := 0
+		for off := lkcdFirstPageV8; off+lkcdPageHdr <= len(b); {
+			size, flags := le.Uint32(b[off+8:]), le.Uint32(b[off+12:])
+			if flags == lkcdEnd {
+				break
+			}
+			if flags == lkcdRaw && size == 0 {
+				empty++
+			}
+			off += lkcdPageHdr + int(size)
+		}
+		if zlibZero && empty != 0 || !zlibZero && uint64(empty) != st.Zero+st.ExcludedAsZero {
+			t.Errorf("zlib zero %v: %d size-0 RAW records for %d zero and %d excluded pages", zlibZero, empty, st.Zero, st.ExcludedAsZero)
+		}
+		if _, err := Compare(d, out, CompareOptions{ExcludedAsZero: true}); err != nil {
+			t.Errorf("zlib zero %v: %v", zlibZero, err)
+		}
+	}
+}

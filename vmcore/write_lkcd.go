@@ -57,6 +57,11 @@ type LKCDOptions struct {
 	// RawRegisters copies every CPU's NT_PRSTATUS registers into the
 	// asm header unchanged, ignoring Crash.StackStarts.
 	RawRegisters bool
+	// ZlibZeroPages writes an all-zero page as a full record (a zlib
+	// stream, or page_size raw bytes without compression) instead of a
+	// RAW record of size 0. crash reads both; libkdumpfile accepts a
+	// RAW record only when it holds a whole page.
+	ZlibZeroPages bool
 }
 
 // Offsets into x86_64 struct pt_regs, and the kernel's segment
@@ -77,9 +82,11 @@ const (
 // known: see below),
 // then one dump_page_t record per page in ascending physical order,
 // each page a zlib stream (DUMP_COMPRESS_GZIP) or stored raw when
-// compression does not shrink it, and the END record. Zero pages are
-// small zlib records: crash reads a 0-byte RAW record as zeros but
-// libkdumpfile rejects it.
+// compression does not shrink it, and the END record. An all-zero page
+// (or, with ExcludedAsZero, an excluded one) is a RAW record of size 0,
+// which crash reads as a page of zeros and kcrash as a zero page;
+// ZlibZeroPages writes whole records instead, for libkdumpfile, which
+// rejects a RAW record shorter than a page.
 //
 // Why rip and rsp are the stack start rather than the note's: LKCD's
 // own dumper saved each CPU's registers in its dump handler, so readers
@@ -230,9 +237,14 @@ func WriteLKCD(w io.Writer, d *Dump, o LKCDOptions) (WriteStats, error) {
 	copy(hdr[hdrSize:], asm)
 	copy(hdr[blobOff:], blob)
 
-	zeroRec, err := lkcdZeroPage(int(ps), dhCompress)
-	if err != nil {
-		return st, err
+	zeroFlags, zeroRec := uint32(lkcdRaw), []byte(nil)
+	if o.ZlibZeroPages {
+		if zeroRec, err = lkcdZeroPage(int(ps), dhCompress); err != nil {
+			return st, err
+		}
+		if dhCompress != lkcdCompressNone {
+			zeroFlags = lkcdCompressed
+		}
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	if _, err := bw.Write(hdr); err != nil {
@@ -250,10 +262,6 @@ func WriteLKCD(w io.Writer, d *Dump, o LKCDOptions) (WriteStats, error) {
 		_, err := bw.Write(data)
 		st.BytesOut += lkcdPageHdr + uint64(len(data))
 		return err
-	}
-	zeroFlags := uint32(lkcdCompressed)
-	if dhCompress == lkcdCompressNone {
-		zeroFlags = lkcdRaw
 	}
 	written := uint64(0)
 	count := pageCounter{o: o.WriteOptions, total: p.frames}

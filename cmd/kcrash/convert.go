@@ -29,6 +29,7 @@ type convertOptions struct {
 	lkcdVersion    int
 	lkcdPlain      bool
 	lkcdRawRegs    bool
+	lkcdZlibZero   bool
 	vmlinux        string
 	workers        int
 	cpuProfile     string
@@ -44,7 +45,9 @@ frame: pages with data are written, pages a filter excluded stay excluded
 (ELF, kdump), and frames IN has no data for stay absent.
 
   --to lkcd    LKCD v8 (v9 when the headers need more room), the lcrash format
-               that crash still reads: pages zlib-compressed (or --compress none).
+               that crash still reads: pages zlib-compressed (or --compress none),
+               all-zero pages as RAW records of size 0 (--lkcd-zlib-zero writes
+               whole records, which libkdumpfile needs).
                LKCD cannot mark a page excluded: a filtered input is refused
                unless --excluded-as-zero writes those pages as zeros.
                LKCD has no VMCOREINFO, so crash needs the KASLR offset and
@@ -112,6 +115,7 @@ never leaves a file under OUT.`,
 	f.StringVar(&o.panicString, "panic-string", "", "LKCD: the panic message for dh_panic_string (default: found in the kernel log as crash finds it)")
 	f.IntVar(&o.lkcdVersion, "lkcd-version", 0, "LKCD: header version 8 or 9 (default: 8 unless the headers need 9)")
 	f.StringVar(&o.vmlinux, "vmlinux", "", "the crashed kernel's vmlinux (for --to lkcd: where each CPU's backtrace starts)")
+	f.BoolVar(&o.lkcdZlibZero, "lkcd-zlib-zero", false, "LKCD: write all-zero pages as whole zlib records instead of size-0 RAW records (libkdumpfile reads only whole records)")
 	f.BoolVar(&o.lkcdRawRegs, "lkcd-raw-regs", false, "LKCD: copy each CPU's NT_PRSTATUS registers unchanged (default: rip/rsp at the frame the CPU stopped in, where crash starts its backtrace)")
 	f.BoolVar(&o.lkcdPlain, "lkcd-plain", false, "LKCD: leave out kcrash's copy of the notes (VMCOREINFO, full registers) from the header")
 	f.IntVar(&o.workers, "workers", 0, "pages compressed in parallel by this many workers (default: all CPUs)")
@@ -211,7 +215,7 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 	case "lkcd":
 		st, err = vmcore.WriteLKCD(tmp, d, vmcore.LKCDOptions{WriteOptions: wo, Crash: ci,
 			ExcludedAsZero: o.excludedAsZero, Version: o.lkcdVersion, OmitNotes: o.lkcdPlain,
-			RawRegisters: o.lkcdRawRegs})
+			RawRegisters: o.lkcdRawRegs, ZlibZeroPages: o.lkcdZlibZero})
 		if errors.Is(err, vmcore.ErrExcludedPages) {
 			err = fmt.Errorf("%w\n(use --excluded-as-zero to write them as zero pages, or convert the unfiltered dump)", err)
 		}
