@@ -24,7 +24,7 @@ import (
 // applies the same order and filter (keys, included).
 type symView struct {
 	table      []symbols.Symbol // the kernel's symbols in table order (shared, not ours to change)
-	absDelta   uint64           // crash's relocation of absolute kernel-map symbols
+	imageDelta uint64           // added by at() to kernel-image addresses (the KASLR slide)
 	extra      []symbols.Symbol // the vmlinux's section symbols, relocated
 	text       []symbols.TextRange
 	kaslr      uint64
@@ -72,12 +72,13 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &symView{kaslr: k.KASLROffset(), table: tab.All()}
+	v := &symView{kaslr: k.KASLROffset()}
 	if vm := k.Vmlinux(); vm != nil {
 		v.hasVmlinux = true
-		// crash relocates absolute symbols with kernel addresses too
-		// (init_per_cpu__*); the shared table leaves them alone.
-		v.absDelta = v.kaslr
+		// The link-time table, relocated as at() reads it: crash moves
+		// every kernel-image address, absolute symbols (init_per_cpu__*)
+		// too, so the table's address order holds and no copy is needed.
+		v.table, v.imageDelta = vm.Symtab().All(), v.kaslr
 		for _, s := range vm.SectionSymbols() {
 			if s.Addr >= kernelMapBase {
 				s.Addr += v.kaslr
@@ -92,6 +93,8 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 		// Reading the module list needs struct module's layout, hence the
 		// DWARF index: only build it when a lookup reaches the modules.
 		v.modsLoad = func() []modSyms { return loadModSyms(k) }
+	} else {
+		v.table = tab.All() // kallsyms: runtime addresses already
 	}
 	return v, nil
 }
@@ -105,8 +108,8 @@ func (v *symView) at(i int) symbols.Symbol {
 		return v.extra[i-len(v.table)]
 	}
 	s := v.table[i]
-	if v.absDelta != 0 && (s.Type == 'a' || s.Type == 'A') && s.Addr >= kernelMapBase {
-		s.Addr += v.absDelta
+	if s.Addr >= kernelMapBase {
+		s.Addr += v.imageDelta
 	}
 	return s
 }
@@ -115,10 +118,10 @@ func (v *symView) at(i int) symbols.Symbol {
 func (v *symView) syms() []symbols.Symbol {
 	v.listOnce.Do(func() {
 		all := make([]symbols.Symbol, v.n())
-		var moved []int // entries no longer in address order
+		var moved []int // the section symbols: not in the table's order
 		for i := range all {
 			all[i] = v.at(i)
-			if i >= len(v.table) || all[i].Addr != v.table[i].Addr {
+			if i >= len(v.table) {
 				moved = append(moved, i)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sort"
+	"sync"
 )
 
 // ErrNotFound reports a name or address with no symbol.
@@ -28,7 +29,37 @@ type Table struct {
 	// A relocated copy shares its original's name index: pos maps an
 	// index into the original's byAddr to one into this byAddr.
 	pos []int32
+	// lazy, when set, makes this table base relocated by delta, copied
+	// only when a method needs the symbols in address order: a session
+	// that only looks names up (sys, struct, p) never pays for copying
+	// 200,000 symbols.
+	lazy *lazyReloc
 }
+
+type lazyReloc struct {
+	base  *Table
+	delta uint64
+	once  sync.Once
+	t     *Table
+}
+
+// sorted returns the table whose byAddr and pos are valid: t itself, or
+// its relocated copy, made on first use.
+func (t *Table) sorted() *Table {
+	l := t.lazy
+	if l == nil {
+		return t
+	}
+	l.once.Do(func() { l.t = l.base.relocated(l.delta) })
+	return l.t
+}
+
+// relocates tells which symbols a relocation moves: kernel-image
+// addresses, but not absolute symbols or per-CPU offsets.
+func relocates(s Symbol) bool {
+	return s.Addr >= kernelMap && s.Type != 'a' && s.Type != 'A'
+}
+
 
 // NewTable indexes syms. When several symbols share a name, Lookup
 // returns the first global one (upper-case type), else the first.
@@ -108,13 +139,25 @@ func sortByAddr(syms []Symbol) []Symbol {
 func isGlobal(c byte) bool { return c >= 'A' && c <= 'Z' }
 
 // Len returns the number of symbols.
-func (t *Table) Len() int { return len(t.byAddr) }
+func (t *Table) Len() int {
+	if t.lazy != nil {
+		return t.lazy.base.Len()
+	}
+	return len(t.byAddr)
+}
 
 // All returns the symbols sorted by address.
-func (t *Table) All() []Symbol { return t.byAddr }
+func (t *Table) All() []Symbol { return t.sorted().byAddr }
 
 // Lookup returns the symbol called name.
 func (t *Table) Lookup(name string) (Symbol, bool) {
+	if l := t.lazy; l != nil {
+		s, ok := l.base.Lookup(name)
+		if ok && relocates(s) {
+			s.Addr += l.delta
+		}
+		return s, ok
+	}
 	if len(t.hash) == 0 {
 		return Symbol{}, false
 	}
@@ -139,6 +182,7 @@ func (t *Table) at(i int) Symbol {
 // Absolute symbols and per-CPU offsets (small addresses) only match
 // exactly, so a kernel address is never named "some_percpu_var+0xffff…".
 func (t *Table) ByAddr(addr uint64) (Symbol, uint64, bool) {
+	t = t.sorted()
 	i := sort.Search(len(t.byAddr), func(i int) bool { return t.byAddr[i].Addr > addr })
 	for i--; i >= 0; i-- {
 		s := t.byAddr[i]
@@ -153,19 +197,24 @@ func (t *Table) ByAddr(addr uint64) (Symbol, uint64, bool) {
 	return Symbol{}, 0, false
 }
 
-// Relocated returns a copy of t with every kernel-image address moved
-// by delta (the KASLR slide). Absolute symbols and per-CPU offsets
-// (small values) stay as they are.
+// Relocated returns t with every kernel-image address moved by delta
+// (the KASLR slide). Absolute symbols and per-CPU offsets (small values)
+// stay as they are. The copy is made when first needed.
 func (t *Table) Relocated(delta uint64) *Table {
-	const kernelMap = 0xffffffff80000000
-	moves := func(s Symbol) bool { return s.Addr >= kernelMap && s.Type != 'a' && s.Type != 'A' }
+	return &Table{lazy: &lazyReloc{base: t.sorted(), delta: delta}}
+}
+
+func (t *Table) relocated(delta uint64) *Table {
+	// One bulk copy, then only the addresses change: assigning whole
+	// symbols would run the GC's write barrier for every name.
 	out := make([]Symbol, len(t.byAddr))
+	copy(out, t.byAddr)
 	sorted := true
-	for i, s := range t.byAddr {
-		if moves(s) {
+	for i := range out {
+		s := &out[i]
+		if relocates(*s) {
 			s.Addr += delta
 		}
-		out[i] = s
 		sorted = sorted && (i == 0 || out[i-1].Addr <= s.Addr)
 	}
 	if t.pos != nil { // a relocated table relocated again: index afresh
@@ -180,7 +229,7 @@ func (t *Table) Relocated(delta uint64) *Table {
 	// move: each group is still sorted, so one merge restores the order.
 	var moved, still []int32
 	for i, s := range t.byAddr {
-		if moves(s) {
+		if relocates(s) {
 			moved = append(moved, int32(i))
 		} else {
 			still = append(still, int32(i))
