@@ -36,15 +36,20 @@ func encodeSymtab(key indexKey, t *Table, sections []Symbol) []byte {
 	for _, s := range t.byAddr {
 		n += len(s.Name)
 	}
-	b := make([]byte, 0, 64+len(key.buildID)+(len(t.byAddr)+len(sections))*symRecSize+4*len(t.hash))
-	strs := make([]byte, 0, n)
+	for _, s := range sections {
+		n += len(s.Name)
+	}
+	// One buffer of the final size: the names follow the records, so
+	// they are appended in a second pass rather than gathered apart.
+	b := make([]byte, 0, 64+len(key.buildID)+(len(t.byAddr)+len(sections))*symRecSize+4*len(t.hash)+n+32)
 	b = appendCacheHeader(b, symMagic, key)
+	strOff := 0
 	rec := func(s Symbol) {
 		b = le.AppendUint64(b, s.Addr)
-		b = le.AppendUint32(b, uint32(len(strs)))
+		b = le.AppendUint32(b, uint32(strOff))
 		b = le.AppendUint32(b, uint32(len(s.Name)))
 		b = append(b, s.Type, 0, 0, 0, 0, 0, 0, 0)
-		strs = append(strs, s.Name...)
+		strOff += len(s.Name)
 	}
 	b = le.AppendUint64(b, uint64(len(t.byAddr)))
 	for _, s := range t.byAddr {
@@ -59,8 +64,13 @@ func encodeSymtab(key indexKey, t *Table, sections []Symbol) []byte {
 	for _, s := range sections {
 		rec(s)
 	}
-	b = le.AppendUint64(b, uint64(len(strs)))
-	b = append(b, strs...)
+	b = le.AppendUint64(b, uint64(n))
+	for _, s := range t.byAddr {
+		b = append(b, s.Name...)
+	}
+	for _, s := range sections {
+		b = append(b, s.Name...)
+	}
 	return appendCacheTrailer(b)
 }
 
