@@ -60,7 +60,6 @@ func relocates(s Symbol) bool {
 	return s.Addr >= kernelMap && s.Type != 'a' && s.Type != 'A'
 }
 
-
 // NewTable indexes syms. When several symbols share a name, Lookup
 // returns the first global one (upper-case type), else the first.
 func NewTable(syms []Symbol) *Table {
