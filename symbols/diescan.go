@@ -185,8 +185,28 @@ func parseAbbrevs(b []byte, off uint64) (abbrevTable, error) {
 		children   bool
 		start, end int
 	}
-	var spans []span
-	var attrs []abbrevAttr
+	// Count first, so that both slices are allocated once at their
+	// size: growing them by appending was most of the parse's time.
+	nSpans, nAttrs := 0, 0
+	for c := (&dieBuf{b: b, off: int(off)}); ; nSpans++ {
+		if code := c.uleb(); code == 0 || c.err != nil {
+			break
+		}
+		c.uleb()
+		c.u8()
+		for c.err == nil {
+			at, form := c.uleb(), c.uleb()
+			if at == 0 && form == 0 {
+				break
+			}
+			if form == 0x21 { // DW_FORM_implicit_const
+				c.sleb()
+			}
+			nAttrs++
+		}
+	}
+	spans := make([]span, 0, nSpans)
+	attrs := make([]abbrevAttr, 0, nAttrs)
 	maxCode := uint64(0)
 	for {
 		code := d.uleb()
