@@ -52,6 +52,30 @@ type prbLayout struct {
 
 var errNoPrintkInfo = errors.New("VMCOREINFO lacks the printk ring buffer layout")
 
+// errBadLogLayout: VMCOREINFO describes the log's structures with
+// fields that do not fit in them (a corrupt dump).
+var errBadLogLayout = errors.New("implausible printk layout in VMCOREINFO")
+
+// maxRingBytes bounds what the descriptor and info arrays may take.
+const maxRingBytes = 1 << 28
+
+// check refuses a layout whose fields do not fit in the structures
+// VMCOREINFO sizes.
+func (l *prbLayout) check() error {
+	fits := func(off, n, size int64) bool { return off >= 0 && n >= 0 && off+n <= size }
+	lpos := max(l.offBegin, l.offNext) + 8
+	dev := max(l.offSubsystem+l.lenSubsystem, l.offDevice+l.lenDevice)
+	ok := l.sizeDesc > 0 && l.sizeDesc <= 4096 && l.sizeInfo > 0 && l.sizeInfo <= 4096 &&
+		fits(l.offStateVar, 8, l.sizeDesc) && l.offBegin >= 0 && l.offNext >= 0 && fits(l.offTextLpos, lpos, l.sizeDesc) &&
+		fits(l.offSeq, 8, l.sizeInfo) && fits(l.offTs, 8, l.sizeInfo) && fits(l.offTextLen, 4, l.sizeInfo) &&
+		fits(l.offCaller, 4, l.sizeInfo) && l.offSubsystem >= 0 && l.offDevice >= 0 &&
+		l.lenSubsystem >= 0 && l.lenDevice >= 0 && fits(l.offDevInfo, dev, l.sizeInfo)
+	if !ok {
+		return fmt.Errorf("%w: prb_desc of %d bytes, printk_info of %d", errBadLogLayout, l.sizeDesc, l.sizeInfo)
+	}
+	return nil
+}
+
 func (k *Kernel) prbLayout() (*prbLayout, error) {
 	vi := k.vi
 	if vi == nil {
@@ -128,6 +152,9 @@ func readLockless(read readFunc, l *prbLayout) ([]LogRecord, error) {
 		return nil, err
 	}
 	rbAddr := VirtAddr(le.Uint64(pb[:]))
+	if err := l.check(); err != nil {
+		return nil, err
+	}
 	if l.sizePRB <= 0 || l.sizePRB > 4096 {
 		return nil, fmt.Errorf("SIZE(printk_ringbuffer)=%d is implausible", l.sizePRB)
 	}
@@ -147,7 +174,7 @@ func readLockless(read readFunc, l *prbLayout) ([]LogRecord, error) {
 		return nil, err
 	}
 	count := uint64(1) << (le.Uint32(countBits) & 63)
-	if count > maxDescriptors {
+	if count > maxDescriptors || count*uint64(max(l.sizeDesc, l.sizeInfo)) > maxRingBytes {
 		return nil, fmt.Errorf("printk descriptor ring of %d entries is implausible", count)
 	}
 	ptr := func(off int64) (VirtAddr, error) {

@@ -16,6 +16,18 @@ type legacyLayout struct {
 	offCaller                             int64 // -1 without CONFIG_PRINTK_CALLER
 }
 
+// check refuses a layout whose fields do not fit in SIZE(printk_log):
+// VMCOREINFO comes from the dump and may be corrupt.
+func (l legacyLayout) check() error {
+	fits := func(off, n int64) bool { return off >= 0 && off+n <= l.size }
+	if l.size <= 0 || l.size > 4096 || !fits(l.offTs, 8) || !fits(l.offLen, 2) || !fits(l.offTextLen, 2) ||
+		!fits(l.offDictLen, 4) || (l.offCaller >= 0 && !fits(l.offCaller, 4)) {
+		return fmt.Errorf("%w: struct printk_log of %d bytes with fields at %d, %d, %d, %d, %d",
+			errBadLogLayout, l.size, l.offTs, l.offLen, l.offTextLen, l.offDictLen, l.offCaller)
+	}
+	return nil
+}
+
 func (k *Kernel) legacyLog() ([]LogRecord, error) {
 	vi := k.vi
 	if vi == nil {
@@ -91,6 +103,9 @@ func (k *Kernel) legacyLog() ([]LogRecord, error) {
 // decodeLegacyLog walks log_buf from log_first_idx to log_next_idx. A
 // record whose len is 0 marks the wrap back to the start of the buffer.
 func decodeLegacyLog(buf []byte, first, next uint32, l legacyLayout) ([]LogRecord, error) {
+	if err := l.check(); err != nil {
+		return nil, err
+	}
 	le := binary.LittleEndian
 	var recs []LogRecord
 	idx := uint64(first)
