@@ -107,3 +107,27 @@ func FuzzDIEScan(f *testing.F) {
 		ix.first(0, "task")
 	})
 }
+
+// FuzzLineHeader: reading the file-name table of any .debug_line
+// header (with any .debug_line_str and .debug_str) returns names or an
+// error, never a panic or an allocation beyond the input.
+func FuzzLineHeader(f *testing.F) {
+	ef, err := elf.Open("testdata/fuzz/dwarf-seed.elf")
+	if err != nil {
+		f.Fatal(err)
+	}
+	line, err := ef.Section(".debug_line").Data()
+	ef.Close()
+	if err != nil {
+		f.Fatal(err)
+	}
+	_, _, str, lineStr, _ := seedDWARF(f)
+	if _, err := rawFileNames(lineSections{line: line, lineStr: lineStr, str: str}, 0); err != nil {
+		f.Fatalf("the seed's own header: %v", err)
+	}
+	f.Add(line, lineStr)
+	f.Add(line[:len(line)/2], lineStr)
+	f.Fuzz(func(t *testing.T, line, lineStr []byte) {
+		rawFileNames(lineSections{line: line, lineStr: lineStr, str: str}, 0)
+	})
+}
