@@ -66,6 +66,10 @@ func Compare(orig, conv *Dump, o CompareOptions) (CompareStats, error) {
 			return st, fmt.Errorf("reading the original: %w", err)
 		}
 		st.Frames++
+		if st.Frames%dropResidentEvery == 0 {
+			orig.dropResident()
+			conv.dropResident()
+		}
 		if o.Progress != nil && st.Frames%4096 == 0 {
 			if err := o.Progress(st.Frames); err != nil {
 				return st, err

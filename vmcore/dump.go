@@ -247,6 +247,7 @@ func (d *Dump) CountPages(scanZeros bool) (PageCounts, error) {
 	var c PageCounts
 	ps := d.b.pageSize
 	buf := make([]byte, ps)
+	scanned := 0
 	for _, r := range d.b.ranges {
 		first := uint64(r.Start) / ps
 		last := (uint64(r.End) - 1) / ps // inclusive: r.End may be the top of the address space
@@ -254,6 +255,9 @@ func (d *Dump) CountPages(scanZeros bool) (PageCounts, error) {
 			switch d.b.mem.pageState(pfn) {
 			case PagePresent:
 				if scanZeros {
+					if scanned++; scanned%dropResidentEvery == 0 {
+						d.dropResident()
+					}
 					if _, err := d.b.mem.readAt(buf, PhysAddr(uint64(pfn)*ps)); err != nil {
 						if errors.Is(err, ErrNotInDump) {
 							c.NotDumped++

@@ -25,6 +25,15 @@ type unmapper struct {
 	f    *os.File
 }
 
+// dropResident gives the mapping's pages back: a file-backed page is
+// read again from the page cache when next touched, so this changes
+// nothing but the process's resident size, which a pass over every page
+// of a large dump would otherwise grow to the dump's size (and, in a
+// memory cgroup, charge to its limit).
+func (u *unmapper) dropResident() {
+	syscall.Madvise(u.data, syscall.MADV_DONTNEED)
+}
+
 func (u *unmapper) Close() error {
 	err := syscall.Munmap(u.data)
 	if e := u.f.Close(); err == nil {
@@ -46,4 +55,16 @@ func (b byteReader) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// dropResidentEvery is how many pages a pass over the whole dump reads
+// between dropResident calls: 64 MiB of 4 KiB pages.
+const dropResidentEvery = 1 << 14
+
+// dropResident returns the resident pages of a mapped dump file; a
+// no-op for other inputs.
+func (d *Dump) dropResident() {
+	if r, ok := d.closer.(interface{ dropResident() }); ok {
+		r.dropResident()
+	}
 }
