@@ -169,7 +169,7 @@ func runConvert(ctx context.Context, o convertOptions, in, out string, stdout, s
 	if o.to == "lkcd" && !o.lkcdRawRegs && o.vmlinux == "" {
 		fmt.Fprintln(stderr, "note: without --vmlinux the LKCD header holds the notes' registers unchanged; crash starts an active task's backtrace there (see --to lkcd)")
 	}
-	ci := crashInfo(d, k, o.panicString, stderr)
+	ci := crashInfo(d, k, o, stderr)
 	var pf *analyze.PageFilter
 	if o.filter&^analyze.DumpLevelZero != 0 {
 		if kerr != nil {
@@ -279,19 +279,25 @@ func notSameFile(in, out string) error {
 	return nil
 }
 
-// crashInfo finds what the LKCD and kdump headers record about the
-// crash: the panic CPU and each CPU's current task, through the kernel's
-// own symbols (kallsyms via VMCOREINFO; no vmlinux needed). What cannot
-// be found is left unknown.
-func crashInfo(d *vmcore.Dump, k *analyze.Kernel, panicString string, stderr io.Writer) vmcore.CrashInfo {
-	ci := vmcore.CrashInfo{PanicString: panicString}
-	if k == nil {
+// crashInfo finds what the output's headers record about the crash,
+// through the kernel's own symbols (kallsyms via VMCOREINFO; no vmlinux
+// needed), and only that: an ELF output records nothing, a kdump header
+// the panic CPU and utsname, an LKCD header also each CPU's current
+// task, its stack start (with --vmlinux) and the panic message, which
+// takes reading the log. What cannot be found is left unknown.
+func crashInfo(d *vmcore.Dump, k *analyze.Kernel, o convertOptions, stderr io.Writer) vmcore.CrashInfo {
+	ci := vmcore.CrashInfo{PanicString: o.panicString}
+	if k == nil || o.to == "elf" {
 		return ci
 	}
 	if cpu, _, err := analyze.PanicCPU(k); err == nil {
 		ci.PanicCPU, ci.PanicCPUKnown = cpu, true
 	} else {
 		fmt.Fprintf(stderr, "note: panic CPU unknown (%v)\n", err)
+	}
+	ci.Utsname = utsname(k)
+	if o.to != "lkcd" {
+		return ci
 	}
 	for i := range d.CPUs() {
 		t, err := analyze.CurrentTask(k, i)
@@ -300,14 +306,13 @@ func crashInfo(d *vmcore.Dump, k *analyze.Kernel, panicString string, stderr io.
 			t = 0
 		}
 		ci.CurrentTasks = append(ci.CurrentTasks, uint64(t))
+		if !o.lkcdRawRegs {
+			ci.StackStarts = append(ci.StackStarts, stackStart(k, t, i, ci.PanicCPUKnown && i == ci.PanicCPU))
+		}
 	}
 	if ci.PanicCPUKnown && ci.PanicCPU < len(ci.CurrentTasks) {
 		ci.PanicTask = ci.CurrentTasks[ci.PanicCPU]
 	}
-	for cpu, t := range ci.CurrentTasks {
-		ci.StackStarts = append(ci.StackStarts, stackStart(k, analyze.VirtAddr(t), cpu, ci.PanicCPUKnown && cpu == ci.PanicCPU))
-	}
-	ci.Utsname = utsname(k)
 	if ci.PanicString == "" {
 		if recs, err := analyze.LogRecords(k); err == nil {
 			ci.PanicString = panicMessage(recs)
