@@ -57,12 +57,11 @@ func (v *Vmlinux) AddrNamer(slide uint64) (*AddrNamer, error) {
 }
 
 func (v *Vmlinux) newAddrNamer(slide uint64) (*AddrNamer, error) {
-	syms := v.elfSyms
-	if syms == nil { // the table came from the cache
-		var err error
-		if syms, err = readSymtab(v.f); err != nil {
-			return nil, fmt.Errorf("symbol table: %w", err)
-		}
+	// Read again rather than kept from loadSymtab: most sessions never
+	// build a namer, and a warm one has no ELF symbols at all.
+	syms, err := readSymtab(v.f)
+	if err != nil {
+		return nil, fmt.Errorf("symbol table: %w", err)
 	}
 	n := &AddrNamer{slide: slide}
 	for i, s := range v.f.Sections {

@@ -24,7 +24,6 @@ type Vmlinux struct {
 	symtab  *Table
 
 	sectionSyms []Symbol
-	elfSyms     []elf.Symbol // .symtab as read, for the AddrNamer
 
 	typesOnce sync.Once
 	types     *Types
@@ -128,7 +127,6 @@ func (v *Vmlinux) loadSymtab() error {
 	if err != nil {
 		return fmt.Errorf("symbol table: %w", err)
 	}
-	v.elfSyms = syms
 	out := make([]Symbol, 0, len(syms))
 	for _, s := range syms {
 		if sec, ok := v.sectionSymbol(s); ok {
