@@ -26,6 +26,9 @@ cd "$BENCH"
 
 t() { /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -n1; }
 mb() { echo "scale=1; $(stat -c %s "$1") / 1048576" | bc; }
+med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+# build_kcrash DIR: a kcrash binary built from this tree, in DIR.
+build_kcrash() { (cd "$ROOT" && go build -o "$1/kcrash" ./cmd/kcrash); }
 
 read_all() {
 	cd "$BENCH"
@@ -46,7 +49,7 @@ filter() {
 	local tmp kc in=vmcore-phdr40.elf
 	tmp=$(mktemp -d)
 	kc=$tmp/kcrash
-	(cd "$ROOT" && go build -o "$kc" ./cmd/kcrash)
+	build_kcrash "$tmp"
 	cd "$BENCH"
 	local mdf_out=$tmp/mdf-d31.kdump kc_out=$tmp/kcrash-d31.kdump
 	# Interleaved runs, so that both see the same load on a shared machine.
@@ -58,7 +61,6 @@ filter() {
 		x=$(/usr/bin/time -f '%e %U %S' "$kc" convert --to kdump --compress zlib --filter 31 "$in" "$kc_out" 2>&1 >/dev/null | tail -n1)
 		wk+=("${x%% *}"); uk+=("$(echo "$x" | awk '{print $2 + $3}')")
 	done
-	med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 	local t_m t_k c_m c_k in_mb
 	t_m=$(med "${wm[@]}"); t_k=$(med "${wk[@]}"); c_m=$(med "${um[@]}"); c_k=$(med "${uk[@]}")
 	in_mb=$(mb "$in")
@@ -76,30 +78,29 @@ filter() {
 # convert: the unfiltered conversions of the issue beside makedumpfile
 # -c -d 1 (zero pages only excluded) on the same ELF, interleaved runs.
 convert() {
-	local tmp kc in=vmcore-phdr40.elf
+	local tmp in=vmcore-phdr40.elf
 	tmp=$(mktemp -d)
-	kc=$tmp/kcrash
-	(cd "$ROOT" && go build -o "$kc" ./cmd/kcrash)
+	build_kcrash "$tmp"
 	cd "$BENCH"
-	local in_mb i x
+	# The conversions, makedumpfile's first (the reference); each gets
+	# the input and an output path appended.
+	local cmds=("makedumpfile -c -d 1" "$tmp/kcrash convert --to kdump --compress zlib"
+		"$tmp/kcrash convert --to kdump --compress zlib --filter 1" "$tmp/kcrash convert --to lkcd")
+	local in_mb i r
 	in_mb=$(mb "$in")
-	declare -A walls
-	local names=("makedumpfile -c -d 1" "kcrash --to kdump --compress zlib" "kcrash --to kdump --compress zlib --filter 1" "kcrash --to lkcd")
-	for ((i = 0; i < RUNS; i++)); do
+	local walls=()
+	for ((r = 0; r < RUNS; r++)); do # interleaved, so all see the same load
 		rm -f "$tmp"/out*
-		x=$(/usr/bin/time -f '%e' makedumpfile -c -d 1 "$in" "$tmp/out1" 2>&1 >/dev/null | tail -n1); walls[0]+="$x "
-		x=$(/usr/bin/time -f '%e' "$kc" convert --to kdump --compress zlib "$in" "$tmp/out2" 2>&1 >/dev/null | tail -n1); walls[1]+="$x "
-		x=$(/usr/bin/time -f '%e' "$kc" convert --to kdump --compress zlib --filter 1 "$in" "$tmp/out3" 2>&1 >/dev/null | tail -n1); walls[2]+="$x "
-		x=$(/usr/bin/time -f '%e' "$kc" convert --to lkcd "$in" "$tmp/out4" 2>&1 >/dev/null | tail -n1); walls[3]+="$x "
+		for i in "${!cmds[@]}"; do
+			walls[i]+="$(t ${cmds[i]} "$in" "$tmp/out$i") "
+		done
 	done
-	med() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 	echo "input: $in_mb MB ELF ($in), $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg), median of $RUNS interleaved runs"
-	local base
+	local base w
 	base=$(med ${walls[0]})
-	for i in 0 1 2 3; do
-		local w
-		w=$(med ${walls[$i]})
-		echo "${names[$i]}: wall $w s = $(echo "scale=1; $in_mb / $w" | bc) MB/s of input; $(echo "scale=2; $base / $w" | bc)x makedumpfile's throughput"
+	for i in "${!cmds[@]}"; do
+		w=$(med ${walls[i]})
+		echo "${cmds[i]#"$tmp/"}: wall $w s = $(echo "scale=1; $in_mb / $w" | bc) MB/s of input; $(echo "scale=2; $base / $w" | bc)x makedumpfile's throughput"
 	done
 	rm -rf "$tmp"
 }
