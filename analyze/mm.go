@@ -124,16 +124,6 @@ func readTotalPages(k *Kernel) (uint64, error) {
 	return (hm - uint64(po)) >> 12, nil
 }
 
-// TotalPages returns the number of pages of physical memory crash
-// divides by for %MEM (vt->total_pages).
-func TotalPages(k *Kernel) (uint64, error) {
-	c, err := k.mmInit()
-	if err != nil {
-		return 0, err
-	}
-	return c.totalPages, nil
-}
-
 // TaskMemUsage computes t's memory use the way crash's
 // get_task_mem_usage() does: the mm's file, anon and shmem counters
 // (negative ones count as zero), plus, with SPLIT_RSS_COUNTING, the

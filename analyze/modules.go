@@ -134,20 +134,6 @@ func Modules(k *Kernel) ([]Module, error) {
 	return out, nil
 }
 
-// ModuleByName finds a loaded module.
-func ModuleByName(k *Kernel, name string) (Module, error) {
-	ms, err := Modules(k)
-	if err != nil {
-		return Module{}, err
-	}
-	for _, m := range ms {
-		if m.Name == name {
-			return m, nil
-		}
-	}
-	return Module{}, fmt.Errorf("module %s not loaded", name)
-}
-
 // TaintFlag is one entry of the kernel's taint_flags[] (kernel/panic.c,
 // struct taint_flag since 4.10): the letter shown when the taint is set
 // and whether it applies to modules.
