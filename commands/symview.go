@@ -24,7 +24,6 @@ import (
 // applies the same order and filter (keys, included).
 type symView struct {
 	table      []symbols.Symbol // the kernel's symbols in table order (shared, not ours to change)
-	imageDelta uint64           // added by at() to kernel-image addresses (the KASLR slide)
 	extra      []symbols.Symbol // the vmlinux's section symbols, relocated
 	text       []symbols.TextRange
 	kaslr      uint64
@@ -35,9 +34,8 @@ type symView struct {
 	modsList   []modSyms
 	hasVmlinux bool
 
-	listOnce  sync.Once
-	list      []symbols.Symbol
-	firstKsym uint64 // value of _text/_stext: lower values are per-CPU offsets
+	listOnce sync.Once
+	list     []symbols.Symbol
 
 	keysOnce sync.Once
 	keys     listKeys
@@ -68,17 +66,13 @@ func (a symKey) compare(b symKey) int {
 const kernelMapBase = 0xffffffff80000000 // __START_KERNEL_map
 
 func newSymView(k *analyze.Kernel) (*symView, error) {
-	tab, err := k.Symbols()
-	if err != nil {
-		return nil, err
-	}
 	v := &symView{kaslr: k.KASLROffset()}
 	if vm := k.Vmlinux(); vm != nil {
 		v.hasVmlinux = true
 		// The link-time table, relocated as at() reads it: crash moves
 		// every kernel-image address, absolute symbols (init_per_cpu__*)
 		// too, so the table's address order holds and no copy is needed.
-		v.table, v.imageDelta = vm.Symtab().All(), v.kaslr
+		v.table = vm.Symtab().All()
 		for _, s := range vm.SectionSymbols() {
 			if s.Addr >= kernelMapBase {
 				s.Addr += v.kaslr
@@ -94,7 +88,11 @@ func newSymView(k *analyze.Kernel) (*symView, error) {
 		// DWARF index: only build it when a lookup reaches the modules.
 		v.modsLoad = func() []modSyms { return loadModSyms(k) }
 	} else {
-		v.table = tab.All() // kallsyms: runtime addresses already
+		tab, err := k.Symbols() // kallsyms: run-time addresses already
+		if err != nil {
+			return nil, err
+		}
+		v.table = tab.All()
 	}
 	return v, nil
 }
@@ -108,8 +106,8 @@ func (v *symView) at(i int) symbols.Symbol {
 		return v.extra[i-len(v.table)]
 	}
 	s := v.table[i]
-	if s.Addr >= kernelMapBase {
-		s.Addr += v.imageDelta
+	if v.hasVmlinux && s.Addr >= kernelMapBase {
+		s.Addr += v.kaslr
 	}
 	return s
 }
@@ -125,7 +123,8 @@ func (v *symView) syms() []symbols.Symbol {
 				moved = append(moved, i)
 			}
 		}
-		v.list, v.firstKsym = crashSymbolList(all, moved)
+		k := v.listKeys()
+		v.list = crashSymbolList(all, moved, &k)
 	})
 	return v.list
 }
@@ -239,50 +238,20 @@ func (v *symView) mods() []modSyms {
 }
 
 // crashSymbolList orders and filters symbols as crash's store_symbols
-// does, returning them and the value of _stext/_text.
-func crashSymbolList(all []symbols.Symbol, moved []int) ([]symbols.Symbol, uint64) {
-	var firstKsym uint64
+// does: sorted by value then name, and only those k.included keeps
+// (x86_64_verify_symbol: nothing before _stext/_text in that order but
+// the per-CPU symbols after __per_cpu_start), their clone suffixes
+// stripped.
+func crashSymbolList(all []symbols.Symbol, moved []int, k *listKeys) []symbols.Symbol {
 	all = sortByAddrName(all, moved)
-	// x86_64_verify_symbol: nothing before _stext/_text in this order,
-	// except the per-CPU symbols after __per_cpu_start.
 	out := make([]symbols.Symbol, 0, len(all))
-	started, percpu := false, false
 	for _, s := range all {
-		if s.Name == "" {
-			continue
-		}
-		if !started {
-			switch {
-			case s.Name == "_text" || s.Name == "_stext":
-				started = true
-				firstKsym = s.Addr
-			case s.Name == "__per_cpu_start":
-				percpu = true
-			case percpu && (strings.HasPrefix(s.Name, "per_cpu") || s.Name == "__per_cpu_end" ||
-				s.Type == 'V' || s.Type == 'd' || s.Type == 'D'):
-			default:
-				continue
-			}
-		}
-		out = append(out, s)
-	}
-	for i := range out {
-		out[i].Name = stripSymbolEnd(out[i].Name)
-	}
-	if !started {
-		// kallsyms without _text: take everything in the kernel map.
-		out = out[:0]
-		for _, s := range all {
-			if s.Addr >= kernelMapBase && s.Name != "" {
-				s.Name = stripSymbolEnd(s.Name)
-				out = append(out, s)
-			}
-		}
-		if len(out) > 0 {
-			firstKsym = out[0].Addr
+		if k.included(s) {
+			s.Name = stripSymbolEnd(s.Name)
+			out = append(out, s)
 		}
 	}
-	return out, firstKsym
+	return out
 }
 
 // stripSymbolEnd drops the compiler's clone suffixes, as crash's

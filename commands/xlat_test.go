@@ -49,8 +49,8 @@ func TestCrashSymbolList(t *testing.T) {
 			t.Fatalf("symbols %q, want %q", names, want)
 		}
 	}
-	if v.firstKsym != 0xffffffff81000000 {
-		t.Errorf("firstKsym %#x", v.firstKsym)
+	if k := v.listKeys(); !k.hasStart || k.start.addr != 0xffffffff81000000 {
+		t.Errorf("the list starts at %+v", k.start)
 	}
 }
 
