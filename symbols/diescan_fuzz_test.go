@@ -8,7 +8,7 @@ import (
 
 // seedDWARF returns the sections of testdata/fuzz/dwarf-seed.elf, a
 // small C program's DWARF 5 (see dwarf-seed.c).
-func seedDWARF(tb testing.TB) (info, abbrev, str, lineStr []byte, d *dwarf.Data) {
+func seedDWARF(tb testing.TB) (info, abbrev, str, lineStr, line []byte, d *dwarf.Data) {
 	tb.Helper()
 	f, err := elf.Open("testdata/fuzz/dwarf-seed.elf")
 	if err != nil {
@@ -29,7 +29,7 @@ func seedDWARF(tb testing.TB) (info, abbrev, str, lineStr []byte, d *dwarf.Data)
 	if d, err = f.DWARF(); err != nil {
 		tb.Fatal(err)
 	}
-	return sec(".debug_info"), sec(".debug_abbrev"), sec(".debug_str"), sec(".debug_line_str"), d
+	return sec(".debug_info"), sec(".debug_abbrev"), sec(".debug_str"), sec(".debug_line_str"), sec(".debug_line"), d
 }
 
 // scanAll indexes every unit of s with the fast scanner.
@@ -53,7 +53,7 @@ func scanAll(s *dieSections) (*typeIndex, error) {
 // finds what debug/dwarf finds there, so mutations start from a valid
 // unit.
 func TestDIEScanSeed(t *testing.T) {
-	info, abbrev, str, lineStr, d := seedDWARF(t)
+	info, abbrev, str, lineStr, _, d := seedDWARF(t)
 	ix, err := scanAll(&dieSections{info: info, abbrev: abbrev, str: str, lineStr: lineStr})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestDIEScanSeed(t *testing.T) {
 // .debug_abbrev and .debug_str, returns an error or an index; it never
 // panics, loops or allocates beyond its input's size.
 func FuzzDIEScan(f *testing.F) {
-	info, abbrev, str, lineStr, _ := seedDWARF(f)
+	info, abbrev, str, lineStr, _, _ := seedDWARF(f)
 	f.Add(info, abbrev, str)
 	f.Add(info[:len(info)/2], abbrev, str)
 	f.Add(info, abbrev[:len(abbrev)/3], str[:len(str)/2])
@@ -112,16 +112,7 @@ func FuzzDIEScan(f *testing.F) {
 // header (with any .debug_line_str and .debug_str) returns names or an
 // error, never a panic or an allocation beyond the input.
 func FuzzLineHeader(f *testing.F) {
-	ef, err := elf.Open("testdata/fuzz/dwarf-seed.elf")
-	if err != nil {
-		f.Fatal(err)
-	}
-	line, err := ef.Section(".debug_line").Data()
-	ef.Close()
-	if err != nil {
-		f.Fatal(err)
-	}
-	_, _, str, lineStr, _ := seedDWARF(f)
+	_, _, str, lineStr, line, _ := seedDWARF(f)
 	if _, err := rawFileNames(lineSections{line: line, lineStr: lineStr, str: str}, 0); err != nil {
 		f.Fatalf("the seed's own header: %v", err)
 	}
