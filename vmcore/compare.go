@@ -67,8 +67,7 @@ func Compare(orig, conv *Dump, o CompareOptions) (CompareStats, error) {
 		}
 		st.Frames++
 		if st.Frames%dropResidentEvery == 0 {
-			orig.dropResident()
-			conv.dropResident()
+			conv.dropResident() // read by address; orig's pass drops its own
 		}
 		if o.Progress != nil && st.Frames%4096 == 0 {
 			if err := o.Progress(st.Frames); err != nil {

@@ -67,7 +67,13 @@ func (d *Dump) pageRefs(skip func(PFN) bool, borrow bool) iter.Seq2[pageRef, err
 			bm, _ = d.b.mem.(borrower)
 			zero = make([]byte, ps)
 		}
+		n := 0
 		for pfn, state := range d.pageFrames() {
+			if n++; n%dropResidentEvery == 0 {
+				// A pass over every page must not leave the whole
+				// mapped dump resident (see dropResident).
+				d.dropResident()
+			}
 			p := pageRef{Page: Page{PFN: pfn, State: state}}
 			if skip != nil && (state == PagePresent || state == PageZero) && skip(pfn) && !d.inMissing(pfn) {
 				if !yield(p, nil) {

@@ -371,16 +371,11 @@ func pipeline(d *Dump, o WriteOptions, c Compression, sink func(p *pageOut) erro
 	}()
 
 	var err error
-	sunk := 0
 	for b := range order {
 		<-b.done
 		if err == nil {
 			for j := 0; j < b.n && err == nil; j++ {
 				err = sink(&b.pages[j])
-			}
-			if sunk += b.n; sunk >= dropResidentEvery {
-				d.dropResident() // memory stays bounded whatever the dump's size
-				sunk = 0
 			}
 			if err == nil {
 				err = b.err
